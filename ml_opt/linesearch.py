@@ -1,0 +1,540 @@
+r"""Line searches: values that the second-order solvers take (``bfgs(linesearch=zoom())``).
+
+A line search looks along a direction :math:`d` from the point :math:`x` for a step
+:math:`\alpha > 0` that decreases :math:`\phi(\alpha) = f(x + \alpha d)` enough. Three are here:
+
+``zoom(c1=1e-4, c2=0.9, max_steps=30)``
+    the strong Wolfe conditions (Nocedal & Wright, Algorithms 3.5 and 3.6), with safeguarded cubic
+    interpolation (quadratic and bisection fallbacks):
+
+    .. math::
+        \phi(\alpha) \le \phi(0) + c_1 \alpha \phi'(0), \qquad |\phi'(\alpha)| \le c_2 |\phi'(0)|.
+
+``backtracking(c1=1e-4, shrink=0.5, max_steps=30)``
+    the Armijo (sufficient decrease) condition alone: :math:`\alpha \leftarrow` ``shrink`` :math:`\alpha`
+    from the initial step until the first inequality above holds (N&W Algorithm 3.1).
+
+``exact_quadratic()``
+    the exact minimiser along :math:`d` of a quadratic, :math:`\alpha = -\nabla f^\top d / d^\top A d`,
+    with :math:`d^\top A d` from one Hessian-vector product (``curvature="hvp"``) or from the change of
+    slope between :math:`0` and the initial step (``curvature="secant"``).
+
+The API (stable; :mod:`ml_opt.newton`, :mod:`ml_opt.quasi_newton` and
+:mod:`ml_opt.conjugate_gradient` call it)::
+
+    ls = zoom()                          # a LineSearch value: hashable, holds no arrays of its own
+    res = ls.search(fun, params, direction, value=f(params), grad=grad f(params), init_step=1.0)
+    res.step, res.value, res.grad        # alpha, f(params + alpha d), grad f(params + alpha d)
+    res.success                          # the search's conditions hold at the returned point
+    res.num_fun_evals, res.num_grad_evals, res.num_hvp_evals   # what the search evaluated
+
+* ``fun(params) -> scalar`` is the objective (bind minibatches and keyword arguments with a closure);
+  the search differentiates it with :func:`jax.value_and_grad` (and :func:`jax.jvp` for the HVP).
+* ``params`` and ``direction`` are any pytree of floating-point arrays with the same structure (a flat
+  vector is one); the trial point is ``params + alpha * direction`` leaf by leaf, in each leaf's dtype.
+  Scalars (steps, values, slopes) are in the dtype of ``value``.
+* ``init_step`` is the first trial step, chosen by the solver (1 for Newton and quasi-Newton steps;
+  a scaled step for the first iteration and for nonlinear CG). A non-finite or non-positive
+  ``init_step`` is replaced by 1.
+* Everything is jittable and vmappable: one ``lax.while_loop`` with one evaluation of ``f`` (and its
+  gradient) per iteration, a bounded number of iterations; hyperparameters may be JAX scalars.
+* **Failure.** A search that cannot meet its conditions within ``max_steps`` evaluations (or along a
+  direction that is not a descent direction, ``grad^T d >= 0``, where it evaluates nothing) returns
+  ``success=False`` and the best point it saw: the lowest value among the trials that satisfy
+  sufficient decrease, or, if none does, step 0 (no move: ``value``/``grad`` are the ones passed in).
+  It never returns a non-finite value from a trial step: a trial where ``f`` or its slope is
+  non-finite counts as a failed sufficient-decrease test and the search steps back.
+
+References:
+  Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, section 3.5 (Algorithms 3.1, 3.5, 3.6;
+  eqs. 3.57-3.60 for interpolation and initial steps).
+  Moré & Thuente, Line search algorithms with guaranteed sufficient decrease, ACM TOMS 20(3), 1994
+  (the safeguarding of the extrapolation interval).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from optax import tree_utils as otu
+
+from ml_opt._base import check_scalar
+
+Array = jax.Array
+PyTree = Any
+
+__all__ = [
+    "LineSearch",
+    "LineSearchResult",
+    "backtracking",
+    "exact_quadratic",
+    "zoom",
+]
+
+
+class LineSearchResult(NamedTuple):
+    """What a line search returns (every field a JAX value; batched under ``jax.vmap``).
+
+    Attributes:
+      step: the accepted step :math:`\\alpha` (0 when the search did not move).
+      value: :math:`f(x + \\alpha d)`.
+      grad: :math:`\\nabla f(x + \\alpha d)`, a pytree like ``params``.
+      success: whether the search's conditions (strong Wolfe for :func:`zoom`, sufficient decrease
+        for :func:`backtracking`, a positive curvature and a decrease for :func:`exact_quadratic`)
+        hold at the returned point.
+      num_fun_evals: evaluations of ``f`` the search made (int32).
+      num_grad_evals: evaluations of ``grad f`` the search made (int32).
+      num_hvp_evals: Hessian-vector products the search made (int32).
+    """
+
+    step: Array
+    value: Array
+    grad: PyTree
+    success: Array
+    num_fun_evals: Array
+    num_grad_evals: Array
+    num_hvp_evals: Array
+
+
+class LineSearch(NamedTuple):
+    """A line search, as a value: ``ls.search(fun, params, direction, *, value, grad, init_step)``.
+
+    Attributes:
+      name: ``"zoom"``, ``"backtracking"`` or ``"exact_quadratic"``.
+      search: ``search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult``;
+        see the module docstring for the contract.
+    """
+
+    name: str
+    search: Callable[..., LineSearchResult]
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _check_max_steps(max_steps: Any) -> None:
+    if isinstance(max_steps, bool):
+        raise TypeError(f"max_steps must be an integer, got {max_steps!r}")
+    if isinstance(max_steps, numbers.Number) and not isinstance(max_steps, numbers.Integral):
+        raise TypeError(f"max_steps must be an integer, got {max_steps!r}")
+    check_scalar(max_steps, "max_steps", lower=1)
+
+
+def _axpy(x: PyTree, alpha: Array, d: PyTree) -> PyTree:
+    """``x + alpha * d`` leaf by leaf, each leaf keeping its dtype."""
+    return jax.tree.map(lambda xi, di: xi + jnp.asarray(alpha, xi.dtype) * di, x, d)
+
+
+def _slope(grad: PyTree, d: PyTree, dtype) -> Array:
+    return jnp.asarray(otu.tree_vdot(grad, d), dtype)
+
+
+def _scalar_dtype(value: Array):
+    dtype = jnp.result_type(value)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"value must be a floating-point scalar, got dtype {dtype}")
+    return dtype
+
+
+def _initial_step(init_step: Any, dtype) -> Array:
+    a = jnp.asarray(init_step, dtype)
+    return jnp.where(jnp.isfinite(a) & (a > 0), a, jnp.ones([], dtype))
+
+
+def _cubic_minimizer(a, fa, da, b, fb, db):
+    """Minimiser of the cubic matching f and f' at a and b (N&W eq. 3.59), and whether it exists."""
+    d1 = da + db - 3.0 * (fa - fb) / (a - b)
+    disc = d1 * d1 - da * db
+    d2 = jnp.sign(b - a) * jnp.sqrt(jnp.maximum(disc, 0.0))
+    t = b - (b - a) * (db + d2 - d1) / (db - da + 2.0 * d2)
+    return t, (disc >= 0) & jnp.isfinite(t)
+
+
+def _quadratic_minimizer(a, fa, da, b, fb):
+    """Minimiser of the quadratic matching f(a), f'(a), f(b) (N&W eq. 3.57), and whether it exists."""
+    h = b - a
+    curv = fb - fa - da * h  # = c h^2 with c the quadratic's leading coefficient
+    t = a - da * h * h / (2.0 * curv)
+    return t, (curv > 0) & jnp.isfinite(t)
+
+
+# --------------------------------------------------------------------------------------------
+# zoom: strong Wolfe (N&W Algorithms 3.5 and 3.6)
+# --------------------------------------------------------------------------------------------
+
+_BRACKET, _ZOOM, _DONE = 0, 1, 2
+
+
+class _ZoomCarry(NamedTuple):
+    count: Array  # trials evaluated so far
+    phase: Array  # _BRACKET, _ZOOM or _DONE
+    trial: Array  # the next step to evaluate
+    prev_step: Array  # bracketing phase: the previous trial (0 at first)
+    prev_value: Array
+    prev_slope: Array
+    lo_step: Array  # zoom phase: lo satisfies sufficient decrease and has the lowest value seen
+    lo_value: Array
+    lo_slope: Array
+    hi_step: Array
+    hi_value: Array
+    hi_slope: Array
+    best_step: Array  # what is returned: the accepted point, or the best sufficient-decrease point
+    best_value: Array
+    best_grad: PyTree
+    success: Array
+
+
+def zoom(
+        c1: float | Array = 1e-4,
+        c2: float | Array = 0.9,
+        max_steps: int | Array = 30,
+        *,
+        interpolation_margin: float | Array = 0.1,
+        extrapolation_bounds: tuple[float, float] = (1.1, 4.0),
+) -> LineSearch:
+    r"""The strong Wolfe line search (Nocedal & Wright, Algorithms 3.5 "line search" and 3.6 "zoom").
+
+    Finds :math:`\alpha > 0` with
+
+    .. math::
+        \phi(\alpha) \le \phi(0) + c_1 \alpha \phi'(0) \quad\text{and}\quad
+        |\phi'(\alpha)| \le c_2 |\phi'(0)|, \qquad \phi(\alpha) = f(x + \alpha d).
+
+    *Bracketing* (Algorithm 3.5): from the initial step, while the trial decreases :math:`\phi` and
+    its slope is still negative and too steep, the step grows to the minimiser of the cubic through
+    the last two trials (values and slopes), kept within ``extrapolation_bounds`` times the last
+    increment beyond the trial (Moré & Thuente's safeguard; the upper bound when the cubic has no
+    minimiser ahead). Once an interval is known to contain a Wolfe point, *zoom* (Algorithm 3.6)
+    shrinks it: each trial is the minimiser of the cubic Hermite interpolant of the interval's ends
+    (eq. 3.59), else of the quadratic through ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint,
+    kept at least ``interpolation_margin`` times the width from either end. Each trial evaluates
+    ``f`` and its gradient once (``jax.value_and_grad``).
+
+    The search stops after ``max_steps`` trials, or when the zoom interval is below the floating
+    point resolution of the step; it then returns ``success=False`` and its best point (see the
+    module docstring).
+
+    Args:
+      c1: sufficient-decrease constant, ``0 < c1 < 1``.
+      c2: curvature constant, ``c1 < c2 < 1`` (0.9 for Newton and quasi-Newton directions, 0.1-0.4
+        for nonlinear conjugate gradients).
+      max_steps: the most trials (function-and-gradient evaluations), a positive integer.
+      interpolation_margin: in ``(0, 0.5)``; the zoom trials stay this fraction of the interval's
+        width away from its ends.
+      extrapolation_bounds: ``(low, high)`` with ``1 <= low <= high``: while bracketing, the next trial
+        lies in ``[a + low (a - a_prev), a + high (a - a_prev)]`` (Python numbers).
+
+    Returns:
+      A :class:`LineSearch`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from ml_opt.linesearch import zoom
+      >>> f = lambda x: jnp.sum((x - 1.0) ** 2)
+      >>> x = jnp.zeros(2); g = jax.grad(f)(x)
+      >>> res = zoom().search(f, x, -g, value=f(x), grad=g, init_step=1.0)
+      >>> float(res.step), bool(res.success)
+      (0.5, True)
+
+    References:
+      Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithms 3.5 and 3.6, eq. 3.59.
+      Moré & Thuente, Line search algorithms with guaranteed sufficient decrease, 1994.
+    """
+    check_scalar(c1, "c1", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
+    check_scalar(c2, "c2", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
+    try:
+        if float(c2) <= float(c1):
+            raise ValueError(f"zoom needs c1 < c2; got c1={c1!r}, c2={c2!r}")
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        pass  # traced: not checked
+    _check_max_steps(max_steps)
+    check_scalar(interpolation_margin, "interpolation_margin", lower=0.0, upper=0.5, lower_open=True, upper_open=True)
+    low, high = extrapolation_bounds
+    if not (1.0 <= float(low) <= float(high)):
+        raise ValueError(f"extrapolation_bounds must satisfy 1 <= low <= high, got {extrapolation_bounds!r}")
+
+    def search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult:
+        dtype = _scalar_dtype(value)
+        f0 = jnp.asarray(value, dtype)
+        dphi0 = _slope(grad, direction, dtype)
+        c1_, c2_ = jnp.asarray(c1, dtype), jnp.asarray(c2, dtype)
+        margin = jnp.asarray(interpolation_margin, dtype)
+        eps = jnp.asarray(jnp.finfo(dtype).eps, dtype)
+        value_and_grad = jax.value_and_grad(fun)
+        zero = jnp.zeros([], dtype)
+        descent = jnp.isfinite(f0) & jnp.isfinite(dphi0) & (dphi0 < 0)
+
+        def body(s: _ZoomCarry) -> _ZoomCarry:
+            a = s.trial
+            f, g = value_and_grad(_axpy(params, a, direction))
+            f = jnp.asarray(f, dtype)
+            dphi = _slope(g, direction, dtype)
+            finite = jnp.isfinite(f) & jnp.isfinite(dphi)
+            f = jnp.where(finite, f, jnp.inf)  # a non-finite trial fails sufficient decrease
+            dphi = jnp.where(finite, dphi, jnp.nan)
+            armijo = f <= f0 + c1_ * a * dphi0
+            curvature = jnp.abs(dphi) <= -c2_ * dphi0
+            bracketing = s.phase == _BRACKET
+
+            # Algorithm 3.5 (bracketing): which case applies.
+            b_hi = ~armijo | ((f >= s.prev_value) & (s.count > 0))  # zoom(prev, a)
+            b_ok = ~b_hi & curvature
+            b_lo = ~b_hi & ~curvature & (dphi >= 0)  # zoom(a, prev)
+            b_more = ~b_hi & ~curvature & (dphi < 0)  # extrapolate
+            # Algorithm 3.6 (zoom).
+            z_hi = ~armijo | (f >= s.lo_value)  # hi <- a
+            z_ok = ~z_hi & curvature
+            z_flip = ~z_hi & ~curvature & (dphi * (s.hi_step - s.lo_step) >= 0)  # hi <- lo, lo <- a
+            # (otherwise lo <- a)
+
+            accepted = jnp.where(bracketing, b_ok, z_ok)
+            better = armijo & (f < s.best_value)
+            take = accepted | better
+            best_step = jnp.where(take, a, s.best_step)
+            best_value = jnp.where(take, f, s.best_value)
+            best_grad = otu.tree_where(take, g, s.best_grad)
+
+            # New interval [lo, hi].
+            lo_new_a = jnp.where(bracketing, b_lo, ~z_hi)  # a becomes lo
+            hi_new_a = jnp.where(bracketing, b_hi, z_hi)  # a becomes hi
+            hi_from_prev = bracketing & b_hi  # bracketing: lo <- prev
+            hi_from_lo = ~bracketing & z_flip
+            lo_from_hi = bracketing & b_lo  # bracketing with positive slope: hi <- prev
+
+            lo_step = jnp.where(lo_new_a, a, jnp.where(hi_from_prev, s.prev_step, s.lo_step))
+            lo_value = jnp.where(lo_new_a, f, jnp.where(hi_from_prev, s.prev_value, s.lo_value))
+            lo_slope = jnp.where(lo_new_a, dphi, jnp.where(hi_from_prev, s.prev_slope, s.lo_slope))
+            hi_step = jnp.where(hi_new_a, a, jnp.where(lo_from_hi, s.prev_step, jnp.where(hi_from_lo, s.lo_step, s.hi_step)))
+            hi_value = jnp.where(hi_new_a, f, jnp.where(lo_from_hi, s.prev_value, jnp.where(hi_from_lo, s.lo_value, s.hi_value)))
+            hi_slope = jnp.where(hi_new_a, dphi, jnp.where(lo_from_hi, s.prev_slope, jnp.where(hi_from_lo, s.lo_slope, s.hi_slope)))
+
+            # Next trial. Extrapolation (still bracketing): the cubic's minimiser ahead of a, within bounds.
+            inc = a - s.prev_step
+            ext, ext_ok = _cubic_minimizer(s.prev_step, s.prev_value, s.prev_slope, a, f, dphi)
+            ext_lo, ext_hi = a + low * inc, a + high * inc
+            ext_ok = ext_ok & (ext > a)
+            extrapolated = jnp.where(ext_ok, jnp.clip(ext, ext_lo, ext_hi), ext_hi)
+            # Interpolation (zooming): cubic, else quadratic, else bisection, kept off the ends.
+            cub, cub_ok = _cubic_minimizer(lo_step, lo_value, lo_slope, hi_step, hi_value, hi_slope)
+            quad, quad_ok = _quadratic_minimizer(lo_step, lo_value, lo_slope, hi_step, hi_value)
+            mid = 0.5 * (lo_step + hi_step)
+            left, right = jnp.minimum(lo_step, hi_step), jnp.maximum(lo_step, hi_step)
+            width = right - left
+            inter = jnp.where(cub_ok, cub, jnp.where(quad_ok, quad, mid))
+            inter = jnp.clip(inter, left + margin * width, right - margin * width)
+            inter = jnp.where(jnp.isfinite(inter), inter, mid)
+
+            next_zoom = ~accepted & ~(bracketing & b_more)
+            trial = jnp.where(next_zoom, inter, extrapolated)
+            count = s.count + 1
+            too_small = next_zoom & (width <= 4 * eps * right)
+            stop = accepted | (count >= max_steps) | too_small | ~jnp.isfinite(trial)
+            phase = jnp.where(stop, _DONE, jnp.where(next_zoom, _ZOOM, _BRACKET))
+            return _ZoomCarry(
+                count=count,
+                phase=phase.astype(jnp.int32),
+                trial=trial,
+                prev_step=jnp.where(bracketing & b_more, a, s.prev_step),
+                prev_value=jnp.where(bracketing & b_more, f, s.prev_value),
+                prev_slope=jnp.where(bracketing & b_more, dphi, s.prev_slope),
+                lo_step=lo_step,
+                lo_value=lo_value,
+                lo_slope=lo_slope,
+                hi_step=hi_step,
+                hi_value=hi_value,
+                hi_slope=hi_slope,
+                best_step=best_step,
+                best_value=best_value,
+                best_grad=best_grad,
+                success=accepted,
+            )
+
+        init = _ZoomCarry(
+            count=jnp.zeros([], jnp.int32),
+            phase=jnp.where(descent, _BRACKET, _DONE).astype(jnp.int32),
+            trial=_initial_step(init_step, dtype),
+            prev_step=zero,
+            prev_value=f0,
+            prev_slope=dphi0,
+            lo_step=zero,
+            lo_value=f0,
+            lo_slope=dphi0,
+            hi_step=zero,
+            hi_value=f0,
+            hi_slope=dphi0,
+            best_step=zero,
+            best_value=f0,
+            best_grad=grad,
+            success=jnp.zeros([], bool),
+        )
+        final = jax.lax.while_loop(lambda s: s.phase != _DONE, body, init)
+        return LineSearchResult(
+            step=final.best_step,
+            value=final.best_value,
+            grad=final.best_grad,
+            success=final.success,
+            num_fun_evals=final.count,
+            num_grad_evals=final.count,
+            num_hvp_evals=jnp.zeros([], jnp.int32),
+        )
+
+    return LineSearch("zoom", search)
+
+
+# --------------------------------------------------------------------------------------------
+# backtracking: Armijo (N&W Algorithm 3.1)
+# --------------------------------------------------------------------------------------------
+
+
+class _BacktrackCarry(NamedTuple):
+    count: Array
+    trial: Array
+    step: Array
+    value: Array
+    done: Array
+
+
+def backtracking(
+        c1: float | Array = 1e-4,
+        shrink: float | Array = 0.5,
+        max_steps: int | Array = 30,
+) -> LineSearch:
+    r"""Backtracking line search for sufficient decrease (Armijo; Nocedal & Wright, Algorithm 3.1).
+
+    .. math::
+        \alpha \leftarrow \alpha_0; \quad
+        \textbf{while } \phi(\alpha) > \phi(0) + c_1 \alpha \phi'(0): \ \alpha \leftarrow \rho\,\alpha
+
+    Only values are evaluated in the loop; the gradient is evaluated once, at the accepted point.
+    After ``max_steps`` values without sufficient decrease it returns step 0 and ``success=False``.
+
+    Args:
+      c1: sufficient-decrease constant, ``0 < c1 < 1``.
+      shrink: the contraction factor :math:`\rho`, ``0 < shrink < 1``.
+      max_steps: the most trial values, a positive integer.
+
+    Returns:
+      A :class:`LineSearch`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from ml_opt.linesearch import backtracking
+      >>> f = lambda x: jnp.sum(x ** 2)
+      >>> x = jnp.ones(2); g = jax.grad(f)(x)
+      >>> float(backtracking().search(f, x, -g, value=f(x), grad=g, init_step=1.0).step)
+      0.5
+
+    References:
+      Armijo, Minimization of functions having Lipschitz continuous first partial derivatives, 1966.
+      Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 3.1.
+    """
+    check_scalar(c1, "c1", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
+    check_scalar(shrink, "shrink", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
+    _check_max_steps(max_steps)
+
+    def search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult:
+        dtype = _scalar_dtype(value)
+        f0 = jnp.asarray(value, dtype)
+        dphi0 = _slope(grad, direction, dtype)
+        c1_, rho = jnp.asarray(c1, dtype), jnp.asarray(shrink, dtype)
+        descent = jnp.isfinite(f0) & jnp.isfinite(dphi0) & (dphi0 < 0)
+        zero = jnp.zeros([], dtype)
+
+        def body(s: _BacktrackCarry) -> _BacktrackCarry:
+            f = jnp.asarray(fun(_axpy(params, s.trial, direction)), dtype)
+            ok = jnp.isfinite(f) & (f <= f0 + c1_ * s.trial * dphi0)
+            count = s.count + 1
+            return _BacktrackCarry(
+                count=count,
+                trial=s.trial * rho,
+                step=jnp.where(ok, s.trial, s.step),
+                value=jnp.where(ok, f, s.value),
+                done=ok | (count >= max_steps),
+            )
+
+        init = _BacktrackCarry(jnp.zeros([], jnp.int32), _initial_step(init_step, dtype), zero, f0, ~descent)
+        final = jax.lax.while_loop(lambda s: ~s.done, body, init)
+        moved = final.step > 0
+        new_grad = jax.lax.cond(
+                moved, lambda: jax.grad(fun)(_axpy(params, final.step, direction)), lambda: grad
+        )
+        return LineSearchResult(
+            step=final.step,
+            value=final.value,
+            grad=new_grad,
+            success=moved,
+            num_fun_evals=final.count,
+            num_grad_evals=moved.astype(jnp.int32),
+            num_hvp_evals=jnp.zeros([], jnp.int32),
+        )
+
+    return LineSearch("backtracking", search)
+
+
+# --------------------------------------------------------------------------------------------
+# exact_quadratic
+# --------------------------------------------------------------------------------------------
+
+
+def exact_quadratic(curvature: str = "hvp") -> LineSearch:
+    r"""The exact minimiser along :math:`d` of a quadratic :math:`f(x) = \tfrac12 x^\top A x - b^\top x`.
+
+    .. math::
+        \alpha^* = -\frac{\nabla f(x)^\top d}{d^\top A d}
+
+    The curvature :math:`d^\top A d` comes from one Hessian-vector product (``curvature="hvp"``,
+    forward-over-reverse :func:`jax.jvp` of the gradient), or from the change of slope over the
+    initial step :math:`\alpha_0` (``curvature="secant"``:
+    :math:`d^\top A d = (\nabla f(x + \alpha_0 d) - \nabla f(x))^\top d / \alpha_0`, one gradient),
+    exact for quadratics either way. Then ``f`` and its gradient are evaluated at the step.
+
+    On a non-quadratic objective this is the minimiser of the local quadratic model; if the
+    curvature along ``d`` is not positive, ``d`` is not a descent direction, or the step does not
+    decrease ``f``, the search returns step 0 and ``success=False``.
+
+    Args:
+      curvature: ``"hvp"`` or ``"secant"``.
+
+    Returns:
+      A :class:`LineSearch`.
+
+    References:
+      Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, eq. 3.55 and section 5.1.
+    """
+    if curvature not in ("hvp", "secant"):
+        raise ValueError(f"curvature must be 'hvp' or 'secant', got {curvature!r}")
+
+    def search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult:
+        dtype = _scalar_dtype(value)
+        f0 = jnp.asarray(value, dtype)
+        dphi0 = _slope(grad, direction, dtype)
+        if curvature == "hvp":
+            _, hd = jax.jvp(jax.grad(fun), (params,), (direction,))
+            dad = _slope(hd, direction, dtype)
+            extra = dict(num_fun_evals=0, num_grad_evals=0, num_hvp_evals=1)
+        else:
+            a0 = _initial_step(init_step, dtype)
+            g0 = jax.grad(fun)(_axpy(params, a0, direction))
+            dad = (_slope(g0, direction, dtype) - dphi0) / a0
+            extra = dict(num_fun_evals=0, num_grad_evals=1, num_hvp_evals=0)
+        ok = jnp.isfinite(f0) & (dphi0 < 0) & (dad > 0) & jnp.isfinite(dad)
+        step = jnp.where(ok, -dphi0 / jnp.where(ok, dad, 1.0), 0.0).astype(dtype)
+        f, g = jax.value_and_grad(fun)(_axpy(params, step, direction))
+        f = jnp.asarray(f, dtype)
+        ok = ok & jnp.isfinite(f) & (f <= f0)
+        return LineSearchResult(
+            step=jnp.where(ok, step, jnp.zeros([], dtype)),
+            value=jnp.where(ok, f, f0),
+            grad=otu.tree_where(ok, g, grad),
+            success=ok,
+            num_fun_evals=jnp.asarray(extra["num_fun_evals"] + 1, jnp.int32),
+            num_grad_evals=jnp.asarray(extra["num_grad_evals"] + 1, jnp.int32),
+            num_hvp_evals=jnp.asarray(extra["num_hvp_evals"], jnp.int32),
+        )
+
+    return LineSearch("exact_quadratic", search)
