@@ -183,6 +183,8 @@ class _ZoomCarry(NamedTuple):
     hi_step: Array
     hi_value: Array
     hi_slope: Array
+    width_1: Array  # zoom interval's width one and two trials ago (inf while bracketing)
+    width_2: Array
     best_step: Array  # what is returned: the accepted point, or the best sufficient-decrease point
     best_value: Array
     best_grad: PyTree
@@ -194,7 +196,7 @@ def zoom(
         c2: float | Array = 0.9,
         max_steps: int | Array = 30,
         *,
-        interpolation_margin: float | Array = 0.1,
+        interpolation_margin: float | Array = 0.01,
         extrapolation_bounds: tuple[float, float] = (1.1, 4.0),
 ) -> LineSearch:
     r"""The strong Wolfe line search (Nocedal & Wright, Algorithms 3.5 "line search" and 3.6 "zoom").
@@ -212,7 +214,9 @@ def zoom(
     minimiser ahead). Once an interval is known to contain a Wolfe point, *zoom* (Algorithm 3.6)
     shrinks it: each trial is the minimiser of the cubic Hermite interpolant of the interval's ends
     (eq. 3.59), else of the quadratic through ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint,
-    kept at least ``interpolation_margin`` times the width from either end. Each trial evaluates
+    kept at least ``interpolation_margin`` times the width from either end (so the exact minimiser
+    of a quadratic or cubic is hit exactly); and, as Moré & Thuente do, the midpoint whenever two
+    zoom trials have not shrunk the interval to 2/3 of its width. Each trial evaluates
     ``f`` and its gradient once (``jax.value_and_grad``).
 
     The search stops after ``max_steps`` trials, or when the zoom interval is below the floating
@@ -221,7 +225,7 @@ def zoom(
 
     Args:
       c1: sufficient-decrease constant, ``0 < c1 < 1``.
-      c2: curvature constant, ``c1 < c2 < 1`` (0.9 for Newton and quasi-Newton directions, 0.1-0.4
+      c2: curvature constant, ``c1 <= c2 < 1`` (0.9 for Newton and quasi-Newton directions, 0.1-0.4
         for nonlinear conjugate gradients).
       max_steps: the most trials (function-and-gradient evaluations), a positive integer.
       interpolation_margin: in ``(0, 0.5)``; the zoom trials stay this fraction of the interval's
@@ -248,8 +252,8 @@ def zoom(
     check_scalar(c1, "c1", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
     check_scalar(c2, "c2", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
     try:
-        if float(c2) <= float(c1):
-            raise ValueError(f"zoom needs c1 < c2; got c1={c1!r}, c2={c2!r}")
+        if float(c2) < float(c1):
+            raise ValueError(f"zoom needs c1 <= c2; got c1={c1!r}, c2={c2!r}")
     except (TypeError, jax.errors.ConcretizationTypeError):
         pass  # traced: not checked
     _check_max_steps(max_steps)
@@ -287,7 +291,10 @@ def zoom(
             b_lo = ~b_hi & ~curvature & (dphi >= 0)  # zoom(a, prev)
             b_more = ~b_hi & ~curvature & (dphi < 0)  # extrapolate
             # Algorithm 3.6 (zoom).
-            z_hi = ~armijo | (f >= s.lo_value)  # hi <- a
+            # hi <- a. A value tied with f(lo) at rounding level (near a minimiser) counts as no worse
+            # when its slope is smaller in magnitude, so the search can still finish there.
+            tie_better = (f == s.lo_value) & (jnp.abs(dphi) < jnp.abs(s.lo_slope))
+            z_hi = ~armijo | ((f >= s.lo_value) & ~tie_better)
             z_ok = ~z_hi & curvature
             z_flip = ~z_hi & ~curvature & (dphi * (s.hi_step - s.lo_step) >= 0)  # hi <- lo, lo <- a
             # (otherwise lo <- a)
@@ -327,7 +334,8 @@ def zoom(
             width = right - left
             inter = jnp.where(cub_ok, cub, jnp.where(quad_ok, quad, mid))
             inter = jnp.clip(inter, left + margin * width, right - margin * width)
-            inter = jnp.where(jnp.isfinite(inter), inter, mid)
+            slow = width > (2.0 / 3.0) * s.width_2  # Moré-Thuente: bisect if two trials shrank too little
+            inter = jnp.where(jnp.isfinite(inter) & ~slow, inter, mid)
 
             next_zoom = ~accepted & ~(bracketing & b_more)
             trial = jnp.where(next_zoom, inter, extrapolated)
@@ -348,6 +356,8 @@ def zoom(
                 hi_step=hi_step,
                 hi_value=hi_value,
                 hi_slope=hi_slope,
+                width_1=jnp.where(next_zoom, width, jnp.inf),
+                width_2=jnp.where(next_zoom, s.width_1, jnp.inf),
                 best_step=best_step,
                 best_value=best_value,
                 best_grad=best_grad,
@@ -367,6 +377,8 @@ def zoom(
             hi_step=zero,
             hi_value=f0,
             hi_slope=dphi0,
+            width_1=jnp.asarray(jnp.inf, dtype),
+            width_2=jnp.asarray(jnp.inf, dtype),
             best_step=zero,
             best_value=f0,
             best_grad=grad,
