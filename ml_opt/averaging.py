@@ -97,8 +97,8 @@ def polyak_averaging(
       >>> for _ in range(2):
       ...     updates, state = opt.update(params, state, params)  # grad of x^2 / 2
       ...     params = optax.apply_updates(params, updates)
-      >>> params, averaged_params(state)  # iterates 2, 1; their mean 1.5
-      (Array([1.], dtype=float32), Array([1.5], dtype=float32))
+      >>> params.tolist(), averaged_params(state).tolist()  # iterates 2, 1; their mean 1.5
+      ([1.0], [1.5])
 
     References:
       Polyak & Juditsky, Acceleration of Stochastic Approximation by Averaging, 1992.
