@@ -1,0 +1,693 @@
+r"""Newton's method and its robust variants (seed 002, Algorithm 8.8 and "saddle points").
+
+Three rules that use second derivatives, each a descent direction followed by a line search:
+
+``newton(damping=0.0, linesearch=None, modification="absolute")``
+    Algorithm 8.8 and its damped form, on the dense Hessian :math:`H` of the flattened params:
+
+    .. math:: d = -(H + \alpha I)^{-1} g
+
+    by a Cholesky factorisation of :math:`A = H + \alpha I`. Where :math:`A` is not positive
+    definite (a saddle, a concave region: the factorisation fails) the direction is made a descent
+    direction by construction, by one of two modifications:
+
+    * ``"absolute"`` (default): :math:`A = V \Lambda V^\top \to V |\Lambda| V^\top` (eigenvalues
+      replaced by their absolute values; Gill, Murray & Wright 1981, section 4.4.2; the saddle-free
+      step of Dauphin et al. 2014). Directions of positive curvature keep their Newton step,
+      directions of negative curvature are followed downhill with the step their curvature sets.
+    * ``"shift"``: :math:`A + \tau I` with the first :math:`\tau` of Nocedal & Wright's Algorithm 3.3
+      ("Cholesky with added multiple of the identity", :math:`\beta = 10^{-3}`) for which the
+      factorisation succeeds. Textbook, but every direction is damped by :math:`\tau`; on the MGH
+      set it crawls where a tiny negative eigenvalue persists (Biggs EXP6 costs 18 times trust-exact's
+      evaluations), which is why it is not the default.
+
+``saddle_free_newton(damping=0.0, linesearch=None)``
+    :math:`d = -(|H| + \alpha I)^{-1} g` with :math:`|H| = V |\Lambda| V^\top` from the
+    eigendecomposition (Dauphin et al., 2014): along a direction of negative curvature it moves
+    *downhill*, where Newton's step would move towards the saddle.
+
+``newton_cg(max_cg_steps=None, linesearch=None)``
+    Hessian-free ("truncated", line-search Newton-CG, Nocedal & Wright Algorithm 7.1): conjugate
+    gradients on :math:`H d = -g` using Hessian-vector products only (forward-over-reverse
+    :func:`jax.jvp` of the gradient); :math:`H` is never formed. CG stops when the residual is
+    below :math:`\eta_k \|g\|` with the forcing sequence :math:`\eta_k = \min(0.5, \sqrt{\|g\|})`
+    (superlinear convergence, N&W eq. 7.3 and Theorem 7.2), or on the first direction of
+    non-positive curvature, returning :math:`-g` if it is met at the first CG iteration and the
+    last CG iterate otherwise (as Algorithm 7.1). HVPs are counted in ``num_hvp_evals``.
+
+Interface (``optax.GradientTransformationExtraArgs``, as optax's line-search methods)::
+
+    updates, state = opt.update(grads, state, params, value=f(params), grad=grads, value_fn=f, **fn_kwargs)
+
+``value_fn(params, **fn_kwargs)`` is the objective; ``updates = new_params - params``. The state
+carries, after each update, ``value`` and ``grad`` at the new params (so :func:`ml_opt.minimize`
+does not evaluate them again), the cumulative evaluation counts ``num_fun_evals`` and
+``num_grad_evals`` (the line search's) and ``num_hvp_evals`` (a dense Hessian counts ``n``
+products), and ``stalled`` (see :mod:`ml_opt._base`).
+
+Robustness, by construction:
+
+* **Descent guard.** A direction that is not finite or not a descent direction
+  (:math:`g^\top d \ge 0`, which rounding can cause with a nearly singular matrix) is replaced by
+  :math:`-g`.
+* **Line search.** The default is the strong Wolfe search :func:`ml_opt.linesearch.zoom` (``c1=1e-4,
+  c2=0.9``) from the Newton step 1; any :class:`ml_opt.linesearch.LineSearch` can be passed. (Armijo
+  backtracking, which cannot lengthen a step, needs up to 500 times the evaluations on badly
+  scaled MGH problems, Meyer and Brown-Dennis.) A search that cannot meet its conditions
+  returns its best point (or does not move). When it does not move along a Newton direction, the
+  next update is a steepest-descent step (initial step :math:`\min(1, 1/\|g\|_2)`); when it does
+  not move along :math:`-g` either, the state says ``stalled`` and :func:`ml_opt.minimize` stops
+  with status ``STALLED``.
+* ``newton(linesearch="none")`` takes the full step of Algorithm 8.8 (no line search): the
+  textbook iteration, which can diverge; the driver then reports the non-finite value.
+
+Params are any pytree of floating-point arrays; ``newton`` and ``saddle_free_newton`` flatten them
+with :func:`jax.flatten_util.ravel_pytree` for the dense linear algebra, ``newton_cg`` works on the
+pytree itself. Every hyperparameter may be a JAX scalar (``jax.vmap`` over damping works).
+
+References:
+  Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.8 and section 8.6.1.
+  Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 3.3 (section 3.4),
+  Algorithm 7.1 and eq. 7.3 (section 7.1).
+  Gill, Murray & Wright, Practical Optimization, 1981, section 4.4.2.
+  Dauphin, Pascanu, Gulcehre, Cho, Ganguli & Bengio, Identifying and attacking the saddle point
+  problem in high-dimensional non-convex optimization, NeurIPS 2014.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg
+import optax
+from jax.flatten_util import ravel_pytree
+from optax import tree_utils as otu
+
+from ml_opt._base import check_params, check_same_structure, check_scalar, require_value_fn
+from ml_opt.linesearch import LineSearch, zoom
+
+Array = jax.Array
+PyTree = Any
+
+__all__ = [
+    "NewtonCGState",
+    "NewtonState",
+    "newton",
+    "newton_cg",
+    "saddle_free_newton",
+]
+
+# N&W Algorithm 3.3: the first shift when the diagonal is not positive is -min(a_ii) + beta, then
+# tau <- max(2 tau, beta). beta is relative to the size of A (N&W's "beta = 1e-3" is for a
+# well-scaled A); doubling from beta reaches any needed shift in a few dozen tries.
+_SHIFT_BETA = 1e-3
+_MAX_CHOLESKY_TRIES = 64
+_MODIFICATIONS = ("absolute", "shift")
+
+
+class NewtonState(NamedTuple):
+    """The state of :func:`newton` and :func:`saddle_free_newton`.
+
+    Attributes:
+      count: updates made (int32).
+      value: the objective at the params after the last update (0 before the first).
+      grad: its gradient, a pytree like the params.
+      num_fun_evals: cumulative objective evaluations (line searches) (int32).
+      num_grad_evals: cumulative gradient evaluations (line searches) (int32).
+      num_hvp_evals: cumulative Hessian-vector products; each dense Hessian counts ``n`` (int32).
+      stalled: the last line search could not move along :math:`-g`.
+      steepest_next: the last line search could not move along the Newton direction; the next
+        update steps along :math:`-g`.
+      modified: :math:`H + \\alpha I` was not positive definite at the last update, and was
+        modified (always False for the saddle-free rule, which does not test it).
+      shift: the multiple of the identity added to :math:`H + \\alpha I` at the last update by
+        ``modification="shift"`` (N&W Algorithm 3.3); 0 otherwise.
+      used_gradient: the last update stepped along :math:`-g` (the descent guard or a restart).
+    """
+
+    count: Array
+    value: Array
+    grad: PyTree
+    num_fun_evals: Array
+    num_grad_evals: Array
+    num_hvp_evals: Array
+    stalled: Array
+    steepest_next: Array
+    modified: Array
+    shift: Array
+    used_gradient: Array
+
+
+class NewtonCGState(NamedTuple):
+    """The state of :func:`newton_cg`.
+
+    Attributes:
+      count, value, grad, num_fun_evals, num_grad_evals, num_hvp_evals, stalled, steepest_next,
+        used_gradient: as in :class:`NewtonState`.
+      cg_steps: CG iterations (= Hessian-vector products) of the last update (int32).
+      negative_curvature: the last inner CG met a direction :math:`p` with :math:`p^\\top H p \\le 0`.
+    """
+
+    count: Array
+    value: Array
+    grad: PyTree
+    num_fun_evals: Array
+    num_grad_evals: Array
+    num_hvp_evals: Array
+    stalled: Array
+    steepest_next: Array
+    used_gradient: Array
+    cg_steps: Array
+    negative_curvature: Array
+
+
+# --------------------------------------------------------------------------------------------
+# Shared plumbing
+# --------------------------------------------------------------------------------------------
+
+
+def _resolve_linesearch(linesearch: Any, method: str, *, allow_none_string: bool = False) -> LineSearch | None:
+    if linesearch is None:
+        return zoom()
+    if allow_none_string and isinstance(linesearch, str) and linesearch == "none":
+        return None
+    if not isinstance(linesearch, LineSearch):
+        extra = ' or "none" (the full step)' if allow_none_string else ""
+        raise TypeError(
+                f"{method}: linesearch must be an ml_opt.linesearch.LineSearch (e.g. ml_opt.linesearch.zoom())"
+                f"{extra}, got {type(linesearch).__name__}"
+        )
+    return linesearch
+
+
+def _objective(method: str, grads, params, value, grad, value_fn, fn_kwargs):
+    """The objective closure, f and grad f at ``params``, and the evaluations made to get them."""
+    value_fn = require_value_fn(value_fn, method)
+    if params is None:
+        raise TypeError(f"{method} needs params: call update(grads, state, params, value=..., value_fn=...)")
+    check_params(params)
+    check_same_structure(grads, params, "grads", "params")
+    grad_tree = grads if grad is None else grad
+    check_same_structure(grad_tree, params, "grad", "params")
+
+    def fun(p):
+        return value_fn(p, **fn_kwargs)
+
+    num_evals = 0
+    if value is None:  # not passed: evaluate f(params), and count it
+        value = fun(params)
+        num_evals = 1
+    return fun, jnp.asarray(value), grad_tree, num_evals
+
+
+def _value_dtype(params: PyTree):
+    return ravel_pytree(params)[0].dtype
+
+
+def _steepest_init_step(g_norm: Array, dtype) -> Array:
+    """Initial trial step along -g: a move of unit length, at most 1 (N&W section 3.5)."""
+    return jnp.minimum(1.0, 1.0 / jnp.where(g_norm > 0, g_norm, 1.0)).astype(dtype)
+
+
+class _Step(NamedTuple):
+    updates: PyTree
+    value: Array
+    grad: PyTree
+    num_fun_evals: Array
+    num_grad_evals: Array
+    stalled: Array
+    steepest_next: Array
+    used_gradient: Array
+
+
+def _step_along(linesearch, fun, params, value, grad_tree, direction, use_gradient, dtype, init_step=1.0) -> _Step:
+    """Line search along ``direction`` from ``init_step``, or along ``-grad`` where ``use_gradient``
+    (or the direction is not a finite descent direction) from a unit-length step; the bookkeeping of
+    the module docstring's robustness rules."""
+    g_dot_d = jnp.asarray(otu.tree_vdot(grad_tree, direction), dtype)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(d)) for d in jax.tree.leaves(direction)]))
+    use_gradient = use_gradient | ~finite | ~(g_dot_d < 0)
+    neg_grad = jax.tree.map(jnp.negative, grad_tree)
+    safe_direction = otu.tree_where(finite, direction, otu.tree_zeros_like(direction))
+    d = otu.tree_where(use_gradient, neg_grad, safe_direction)
+    g_norm = jnp.asarray(otu.tree_norm(grad_tree), dtype)
+    init_step = jnp.where(use_gradient, _steepest_init_step(g_norm, dtype), jnp.asarray(init_step, dtype))
+    if linesearch is None:  # Algorithm 8.8 verbatim: the full step
+        step = jnp.ones([], dtype)
+        new_value, new_grad = jax.value_and_grad(fun)(_add_scaled(params, step, d))
+        one = jnp.ones([], jnp.int32)
+        return _Step(_scaled(step, d), jnp.asarray(new_value, dtype), new_grad, one, one,
+                     jnp.zeros([], bool), jnp.zeros([], bool), use_gradient)
+    res = linesearch.search(fun, params, d, value=value, grad=grad_tree, init_step=init_step)
+    moved = res.step > 0
+    return _Step(
+        updates=_scaled(res.step, d),
+        value=jnp.asarray(res.value, dtype),
+        grad=res.grad,
+        num_fun_evals=res.num_fun_evals,
+        num_grad_evals=res.num_grad_evals,
+        stalled=~moved & use_gradient,
+        steepest_next=~moved & ~use_gradient,
+        used_gradient=use_gradient,
+    )
+
+
+def _scaled(step: Array, tree: PyTree) -> PyTree:
+    return jax.tree.map(lambda t: jnp.asarray(step, t.dtype) * t, tree)
+
+
+def _add_scaled(params: PyTree, step: Array, tree: PyTree) -> PyTree:
+    return jax.tree.map(lambda p, t: p + jnp.asarray(step, p.dtype) * t, params, tree)
+
+
+def _dense_hessian(fun: Callable, params: PyTree):
+    """The symmetrised dense Hessian of ``fun`` at the flattened params, and the unravel function."""
+    x, unravel = ravel_pytree(params)
+    h = jax.hessian(lambda v: fun(unravel(v)))(x)
+    h = jnp.asarray(h, x.dtype)
+    return 0.5 * (h + h.T), x, unravel
+
+
+def _init_newton_state(params: PyTree) -> NewtonState:
+    check_params(params)
+    dtype = _value_dtype(params)
+    zero = jnp.zeros([], jnp.int32)
+    false = jnp.zeros([], bool)
+    return NewtonState(
+        count=zero,
+        value=jnp.zeros([], dtype),
+        grad=jax.tree.map(jnp.zeros_like, params),
+        num_fun_evals=zero,
+        num_grad_evals=zero,
+        num_hvp_evals=zero,
+        stalled=false,
+        steepest_next=false,
+        modified=false,
+        shift=jnp.zeros([], dtype),
+        used_gradient=false,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Directions
+# --------------------------------------------------------------------------------------------
+
+
+def _cholesky_with_added_identity(a: Array) -> tuple[Array, Array, Array]:
+    """N&W Algorithm 3.3: the Cholesky factor of ``a + tau I`` for the first ``tau`` that works.
+
+    ``tau_0 = 0`` if ``min(a_ii) > 0``, else ``-min(a_ii) + beta``; then ``tau <- max(2 tau, beta)``
+    until the factorisation succeeds, with N&W's ``beta = 1e-3``.
+
+    Returns:
+      ``(L, tau, ok)``; ``ok`` is False when no factorisation succeeded (a non-finite ``a``).
+    """
+    n = a.shape[0]
+    eye = jnp.eye(n, dtype=a.dtype)
+    beta = jnp.asarray(_SHIFT_BETA, a.dtype)
+    min_diag = jnp.min(jnp.diag(a))
+    tau0 = jnp.where(min_diag > 0, 0.0, beta - min_diag).astype(a.dtype)
+
+    def factor(tau):
+        l = jnp.linalg.cholesky(a + tau * eye)
+        return l, jnp.all(jnp.isfinite(l))
+
+    def cond(carry):
+        _, _, ok, k = carry
+        return ~ok & (k < _MAX_CHOLESKY_TRIES)
+
+    def body(carry):
+        _, tau, _, k = carry
+        tau = jnp.maximum(2.0 * tau, beta)
+        l, ok = factor(tau)
+        return l, tau, ok, k + 1
+
+    l0, ok0 = factor(tau0)
+    finite = jnp.all(jnp.isfinite(a))
+    l, tau, ok, _ = jax.lax.while_loop(cond, body, (l0, tau0, ok0 | ~finite, jnp.zeros([], jnp.int32)))
+    return l, tau, ok & finite
+
+
+def _absolute_eigenvalue_solve(a: Array, g: Array, damping: Array | float = 0.0) -> Array:
+    """``-(V (|Lambda| + damping) V^T)^{-1} g`` from ``a = V Lambda V^T``.
+
+    The denominators ``|lambda_i| + damping`` are kept above ``n eps max|lambda|`` (and the
+    smallest normal number), the cut-off a pseudo-inverse would use, so a zero eigenvalue with
+    zero damping gives a long but finite step that the line search shortens.
+    """
+    lam, v = jnp.linalg.eigh(a)
+    abs_lam = jnp.abs(lam) + jnp.asarray(damping, a.dtype)
+    finfo = jnp.finfo(a.dtype)
+    floor = jnp.maximum(a.shape[0] * finfo.eps * jnp.max(jnp.abs(lam)), finfo.tiny)
+    return -(v @ ((v.T @ g) / jnp.maximum(abs_lam, floor)))
+
+
+def _modified_newton_direction(h: Array, g: Array, damping: Array, modification: str) -> tuple[Array, Array, Array]:
+    """``d = -B^{-1} g`` with ``B = H + damping I`` where that is positive definite, else modified.
+
+    Returns:
+      ``(d, modified, shift)``: ``modified`` says ``H + damping I`` was not positive definite;
+      ``shift`` is Algorithm 3.3's ``tau`` (0 for the absolute-value modification). A NaN ``d``
+      (a non-finite Hessian) is replaced by ``-g`` later, by the descent guard.
+    """
+    a = h + jnp.asarray(damping, h.dtype) * jnp.eye(h.shape[0], dtype=h.dtype)
+    if modification == "shift":
+        l, tau, ok = _cholesky_with_added_identity(a)
+        d = -jax.scipy.linalg.cho_solve((l, True), g)
+        return jnp.where(ok, d, jnp.nan), tau > 0, tau
+    l = jnp.linalg.cholesky(a)
+    positive_definite = jnp.all(jnp.isfinite(l))
+    d = jax.lax.cond(
+            positive_definite,
+            lambda: -jax.scipy.linalg.cho_solve((l, True), g),
+            lambda: _absolute_eigenvalue_solve(a, g),
+    )
+    return d, ~positive_definite, jnp.zeros([], h.dtype)
+
+
+def _saddle_free_direction(h: Array, g: Array, damping: Array) -> Array:
+    """``d = -(|H| + damping I)^{-1} g`` with ``|H| = V |Lambda| V^T`` (Dauphin et al., 2014)."""
+    return _absolute_eigenvalue_solve(h, g, damping)
+
+
+_CG_RUNNING, _CG_CONVERGED, _CG_NEGATIVE_CURVATURE, _CG_MAX_STEPS = 0, 1, 2, 3
+
+
+class _CGCarry(NamedTuple):
+    j: Array  # iterations (Hessian-vector products) so far
+    first_curvature: Array  # g^T H g, from the first iteration
+    z: PyTree  # the CG iterate
+    r: PyTree  # the residual H z + g
+    p: PyTree  # the CG search direction
+    rr: Array  # r^T r
+    status: Array
+
+
+def _truncated_cg(hvp: Callable[[PyTree], PyTree], g: PyTree, tol: Array, max_steps: int | Array):
+    """The inner loop of N&W Algorithm 7.1: CG on ``H z = -g`` from ``z = 0``, on pytrees.
+
+    Stops when ``||r|| <= tol``, after ``max_steps`` iterations, or when a search direction ``p``
+    has ``p^T H p <= 0`` (or a non-finite curvature); then the last iterate ``z`` is returned, or
+    ``-g`` if that happens at the first iteration.
+
+    Returns:
+      ``(direction, initial_step, iterations, negative_curvature)``: ``initial_step`` is the line
+      search's first trial, 1 for a CG iterate; along ``-g`` (negative curvature at the first
+      iteration) it is ``g^T g / |g^T H g|``, the step at which the quadratic model with the
+      curvature's absolute value is least (``min(1, 1/||g||)`` if the curvature is 0 or not finite).
+    """
+    rr0 = jnp.asarray(otu.tree_vdot(g, g))
+    dtype = rr0.dtype
+    tol = jnp.asarray(tol, dtype)
+
+    def body(c: _CGCarry) -> _CGCarry:
+        hp = hvp(c.p)
+        curvature = jnp.asarray(otu.tree_vdot(c.p, hp), dtype)
+        negative = ~(curvature > 0)  # also catches NaN
+        alpha = c.rr / jnp.where(negative, 1.0, curvature)
+        z = otu.tree_add_scale(c.z, alpha, c.p)
+        r = otu.tree_add_scale(c.r, alpha, hp)
+        rr = jnp.asarray(otu.tree_vdot(r, r), dtype)
+        beta = rr / jnp.where(c.rr > 0, c.rr, 1.0)
+        p = otu.tree_add_scale(jax.tree.map(jnp.negative, r), beta, c.p)
+        j = c.j + 1
+        first_curvature = jnp.where(c.j == 0, curvature, c.first_curvature)
+        status = jnp.select(
+                [negative, jnp.sqrt(rr) <= tol, j >= max_steps],
+                [_CG_NEGATIVE_CURVATURE, _CG_CONVERGED, _CG_MAX_STEPS],
+                _CG_RUNNING,
+        )
+        keep = negative  # on negative curvature, stop with the previous iterate
+        return _CGCarry(
+            j=j,
+            first_curvature=first_curvature,
+            z=otu.tree_where(keep, c.z, z),
+            r=otu.tree_where(keep, c.r, r),
+            p=otu.tree_where(keep, c.p, p),
+            rr=jnp.where(keep, c.rr, rr),
+            status=status.astype(jnp.int32),
+        )
+
+    zeros = otu.tree_zeros_like(g)
+    start = jnp.where(jnp.sqrt(rr0) <= tol, _CG_CONVERGED, _CG_RUNNING).astype(jnp.int32)
+    init = _CGCarry(jnp.zeros([], jnp.int32), jnp.zeros([], dtype), zeros, g, jax.tree.map(jnp.negative, g), rr0, start)
+    final = jax.lax.while_loop(lambda c: c.status == _CG_RUNNING, body, init)
+    negative = final.status == _CG_NEGATIVE_CURVATURE
+    first = negative & (final.j == 1)
+    direction = otu.tree_where(first, jax.tree.map(jnp.negative, g), final.z)
+    curv = final.first_curvature
+    scaled = rr0 / jnp.where(curv < 0, -curv, 1.0)
+    unit = _steepest_init_step(jnp.sqrt(rr0), dtype)
+    init_step = jnp.where(first, jnp.where((curv < 0) & jnp.isfinite(scaled), scaled, unit), 1.0).astype(dtype)
+    return direction, init_step, final.j, negative
+
+
+# --------------------------------------------------------------------------------------------
+# The rules
+# --------------------------------------------------------------------------------------------
+
+
+def newton(
+        damping: float | Array = 0.0,
+        linesearch: LineSearch | str | None = None,
+        modification: str = "absolute",
+) -> optax.GradientTransformationExtraArgs:
+    r"""Newton's method, damped, with a positive-definite modification (seed 002, Algorithm 8.8).
+
+    .. math::
+        g = \nabla f(\theta), \quad A = \nabla^2 f(\theta) + \alpha I, \quad
+        d = -\tilde A^{-1} g, \quad \theta \leftarrow \theta + \epsilon d
+
+    with :math:`\alpha` = ``damping`` (the seed's damped step
+    :math:`\theta^* = \theta_0 - [H + \alpha I]^{-1} g`), :math:`\tilde A = A` where :math:`A` is
+    positive definite (so the step is exactly the damped Newton step there) and a positive-definite
+    modification of it elsewhere (``modification``, see the module docstring), and :math:`\epsilon`
+    from the line search, tried first at 1. The Hessian is dense, :math:`n \times n` for the ``n``
+    flattened params, one ``jax.hessian`` per update (counted as ``n`` Hessian-vector products);
+    the solve is a Cholesky factorisation (an ``eigh`` where the modification needs one).
+
+    Args:
+      damping: :math:`\alpha \ge 0`, a Python number or a JAX scalar.
+      linesearch: a :class:`ml_opt.linesearch.LineSearch`; default ``ml_opt.linesearch.zoom()``;
+        ``"none"`` takes the full step :math:`\epsilon = 1`, Algorithm 8.8 verbatim (no protection
+        against overshooting).
+      modification: ``"absolute"`` (eigenvalues :math:`\lambda \to |\lambda|`, floored at
+        :math:`n\,\varepsilon \max|\lambda|`) or ``"shift"`` (N&W Algorithm 3.3), applied only
+        where :math:`H + \alpha I` is not positive definite.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose ``update`` needs ``value_fn``; its state
+      is a :class:`NewtonState`.
+
+    Example:
+      >>> import jax.numpy as jnp, ml_opt
+      >>> from ml_opt.newton import newton
+      >>> rosen = lambda x: 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2
+      >>> res = ml_opt.minimize(rosen, jnp.array([-1.2, 1.0]), newton(), gtol=1e-5)
+      >>> bool(res.converged)
+      True
+
+    References:
+      Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.8 and section 8.6.1.
+      Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, section 3.4 and Algorithm 3.3.
+      Gill, Murray & Wright, Practical Optimization, 1981, section 4.4.2.
+    """
+    check_scalar(damping, "damping", lower=0.0)
+    if modification not in _MODIFICATIONS:
+        raise ValueError(f"modification must be one of {_MODIFICATIONS}, got {modification!r}")
+    ls = _resolve_linesearch(linesearch, "newton", allow_none_string=True)
+
+    def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
+        fun, value, grad_tree, extra = _objective("newton", grads, params, value, grad, value_fn, fn_kwargs)
+        h, x, unravel = _dense_hessian(fun, params)
+        g = ravel_pytree(grad_tree)[0].astype(x.dtype)
+        d, modified, tau = _modified_newton_direction(h, g, damping, modification)
+        step = _step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
+        new_state = NewtonState(
+            count=optax.safe_increment(state.count),
+            value=step.value,
+            grad=step.grad,
+            num_fun_evals=state.num_fun_evals + step.num_fun_evals + extra,
+            num_grad_evals=state.num_grad_evals + step.num_grad_evals,
+            num_hvp_evals=state.num_hvp_evals + x.size,
+            stalled=step.stalled,
+            steepest_next=step.steepest_next,
+            modified=modified,
+            shift=tau.astype(x.dtype),
+            used_gradient=step.used_gradient,
+        )
+        return step.updates, new_state
+
+    return optax.GradientTransformationExtraArgs(_init_newton_state, update_fn)
+
+
+def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | None = None) -> optax.GradientTransformationExtraArgs:
+    r"""Saddle-free Newton (Dauphin et al., 2014): Newton's step with :math:`|H|` in place of :math:`H`.
+
+    .. math::
+        H = V \Lambda V^\top, \quad |H| = V |\Lambda| V^\top, \quad
+        d = -(|H| + \alpha I)^{-1} g = -V \,\mathrm{diag}\!\left(\frac{1}{|\lambda_i| + \alpha}\right) V^\top g
+
+    then a line search from step 1. Where :math:`H` is positive definite this is the damped Newton
+    step; along an eigenvector with :math:`\lambda_i < 0` the step is rescaled by
+    :math:`1/|\lambda_i|` but keeps the sign of :math:`-g`, so it moves away from a saddle (Newton's
+    step moves towards it). :math:`|H| + \alpha I` is positive definite, so :math:`d` is a descent
+    direction. The denominators are floored at :math:`n\,\varepsilon \max|\lambda_i|` (a
+    pseudo-inverse's cut-off) so that a zero eigenvalue with :math:`\alpha = 0` gives a long, finite
+    step. One dense ``jax.hessian`` (``n`` Hessian-vector products) and one ``eigh`` per update.
+
+    Args:
+      damping: :math:`\alpha \ge 0`, added to every :math:`|\lambda_i|` (a Python number or a JAX
+        scalar).
+      linesearch: a :class:`ml_opt.linesearch.LineSearch`; default ``ml_opt.linesearch.zoom()``.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose ``update`` needs ``value_fn``; its state
+      is a :class:`NewtonState`.
+
+    Example:
+      >>> import jax.numpy as jnp, ml_opt
+      >>> from ml_opt.newton import saddle_free_newton
+      >>> f = lambda x: (x[0] * x[1] - 1.0) ** 2          # the seed's (uv - 1)^2: a saddle at 0
+      >>> res = ml_opt.minimize(f, jnp.array([1e-3, 2e-3]), saddle_free_newton(), gtol=1e-5)
+      >>> bool(res.converged), round(float(res.params[0] * res.params[1]), 6)
+      (True, 1.0)
+
+    References:
+      Dauphin, Pascanu, Gulcehre, Cho, Ganguli & Bengio, Identifying and attacking the saddle point
+      problem in high-dimensional non-convex optimization, NeurIPS 2014.
+      Goodfellow, Bengio & Courville, Deep Learning, 2016, section 8.2.3.
+    """
+    check_scalar(damping, "damping", lower=0.0)
+    ls = _resolve_linesearch(linesearch, "saddle_free_newton")
+
+    def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
+        fun, value, grad_tree, extra = _objective("saddle_free_newton", grads, params, value, grad, value_fn, fn_kwargs)
+        h, x, unravel = _dense_hessian(fun, params)
+        g = ravel_pytree(grad_tree)[0].astype(x.dtype)
+        d = _saddle_free_direction(h, g, damping)
+        step = _step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
+        new_state = NewtonState(
+            count=optax.safe_increment(state.count),
+            value=step.value,
+            grad=step.grad,
+            num_fun_evals=state.num_fun_evals + step.num_fun_evals + extra,
+            num_grad_evals=state.num_grad_evals + step.num_grad_evals,
+            num_hvp_evals=state.num_hvp_evals + x.size,
+            stalled=step.stalled,
+            steepest_next=step.steepest_next,
+            modified=jnp.zeros([], bool),
+            shift=jnp.zeros([], x.dtype),
+            used_gradient=step.used_gradient,
+        )
+        return step.updates, new_state
+
+    return optax.GradientTransformationExtraArgs(_init_newton_state, update_fn)
+
+
+def newton_cg(max_cg_steps: int | None = None, linesearch: LineSearch | None = None) -> optax.GradientTransformationExtraArgs:
+    r"""Line-search Newton-CG, Hessian-free (Nocedal & Wright, Algorithm 7.1).
+
+    The Newton system :math:`H d = -g` is solved approximately by conjugate gradients that touch
+    :math:`H` only through Hessian-vector products :math:`Hv` (``jax.jvp`` of ``jax.grad``: one
+    forward-over-reverse pass each, counted in ``num_hvp_evals``); :math:`H` is never formed::
+
+        eps = min(0.5, sqrt(||g||)) ||g||              # forcing sequence (N&W eq. 7.3)
+        z = 0, r = g, p = -g
+        repeat:
+            if p^T H p <= 0:  d = -g if first iteration else z; stop      # negative curvature
+            alpha = r^T r / p^T H p;  z += alpha p;  r_new = r + alpha H p
+            if ||r_new|| <= eps:  d = z; stop
+            beta = r_new^T r_new / r^T r;  p = -r_new + beta p;  r = r_new
+        theta <- theta + step d                       # line search
+
+    The line search's first trial step is 1 for a CG iterate and :math:`g^\top g / |g^\top H g|`
+    along :math:`-g` (the minimiser of the quadratic model with the curvature's absolute value;
+    Algorithm 7.1 does not say how far to go along :math:`-g`).
+
+    The forcing sequence :math:`\eta_k = \min(0.5, \sqrt{\|g_k\|})` makes the outer iteration
+    converge superlinearly (N&W Theorem 7.2) while the first iterations, far from the solution,
+    stay cheap. Every CG iterate after the first is a descent direction, so the returned direction
+    is one even when CG is cut short by negative curvature or by ``max_cg_steps``.
+
+    Args:
+      max_cg_steps: the most CG iterations per update (a positive int or JAX integer scalar);
+        ``None``: ``10 n`` for ``n`` parameters (in exact arithmetic CG ends within ``n``; the
+        margin covers rounding on ill-conditioned Hessians; the forcing sequence usually stops it
+        far earlier).
+      linesearch: a :class:`ml_opt.linesearch.LineSearch`; default ``ml_opt.linesearch.zoom()``.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose ``update`` needs ``value_fn``; its state
+      is a :class:`NewtonCGState`.
+
+    Example:
+      >>> import jax.numpy as jnp, ml_opt
+      >>> from ml_opt.newton import newton_cg
+      >>> rosen = lambda x: 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2
+      >>> res = ml_opt.minimize(rosen, jnp.array([-1.2, 1.0]), newton_cg(), gtol=1e-5)
+      >>> bool(res.converged)
+      True
+
+    References:
+      Dembo, Eisenstat & Steihaug, Inexact Newton methods, 1982.
+      Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 7.1, eq. 7.3, Theorem 7.2.
+      Martens, Deep learning via Hessian-free optimization, ICML 2010.
+    """
+    if max_cg_steps is not None:
+        if isinstance(max_cg_steps, bool) or (
+                isinstance(max_cg_steps, numbers.Number) and not isinstance(max_cg_steps, numbers.Integral)
+        ):
+            raise TypeError(f"max_cg_steps must be an integer or None, got {max_cg_steps!r}")
+        check_scalar(max_cg_steps, "max_cg_steps", lower=1)
+    ls = _resolve_linesearch(linesearch, "newton_cg")
+
+    def init_fn(params) -> NewtonCGState:
+        base = _init_newton_state(params)
+        return NewtonCGState(
+            count=base.count,
+            value=base.value,
+            grad=base.grad,
+            num_fun_evals=base.num_fun_evals,
+            num_grad_evals=base.num_grad_evals,
+            num_hvp_evals=base.num_hvp_evals,
+            stalled=base.stalled,
+            steepest_next=base.steepest_next,
+            used_gradient=base.used_gradient,
+            cg_steps=jnp.zeros([], jnp.int32),
+            negative_curvature=jnp.zeros([], bool),
+        )
+
+    def update_fn(grads, state: NewtonCGState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
+        fun, value, grad_tree, extra = _objective("newton_cg", grads, params, value, grad, value_fn, fn_kwargs)
+        dtype = _value_dtype(params)
+        grad_fn = jax.grad(fun)
+
+        def hvp(v):
+            return jax.jvp(grad_fn, (params,), (v,))[1]
+
+        g_norm = jnp.asarray(otu.tree_norm(grad_tree), dtype)
+        tol = jnp.minimum(0.5, jnp.sqrt(g_norm)) * g_norm
+        n = sum(leaf.size for leaf in jax.tree.leaves(params))
+        steps = 10 * n if max_cg_steps is None else max_cg_steps
+        d, init_step, cg_steps, negative = _truncated_cg(hvp, grad_tree, tol, steps)
+        step = _step_along(ls, fun, params, value.astype(dtype), grad_tree, d, state.steepest_next, dtype, init_step)
+        new_state = NewtonCGState(
+            count=optax.safe_increment(state.count),
+            value=step.value,
+            grad=step.grad,
+            num_fun_evals=state.num_fun_evals + step.num_fun_evals + extra,
+            num_grad_evals=state.num_grad_evals + step.num_grad_evals,
+            num_hvp_evals=state.num_hvp_evals + cg_steps,
+            stalled=step.stalled,
+            steepest_next=step.steepest_next,
+            used_gradient=step.used_gradient,
+            cg_steps=cg_steps,
+            negative_curvature=negative,
+        )
+        return step.updates, new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
