@@ -10,6 +10,8 @@ directly. All of them, and :func:`sparse`, have the Flax initializer signature
 
 from __future__ import annotations
 
+import functools
+import math
 import numbers
 from typing import Any, Callable, Sequence
 
@@ -21,6 +23,18 @@ from ml_opt._base import check_scalar
 Initializer = Callable[..., jax.Array]
 
 __all__ = ["sparse"]
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _sparse_kernel(key: jax.Array, shape: tuple[int, ...], dtype: Any, k: int, stddev: Any) -> jax.Array:
+    """The kernel, one compiled program per shape (op-by-op dispatch would compile each op)."""
+    units, fan_in = shape[-1], math.prod(shape[:-1])
+    choice_key, value_key = jax.random.split(key)
+    # k distinct inputs per unit: the positions of the k smallest of fan_in uniform draws.
+    chosen = jnp.argsort(jax.random.uniform(choice_key, (units, fan_in)), axis=1)[:, :k]
+    mask = jnp.zeros((units, fan_in), bool).at[jnp.arange(units)[:, None], chosen].set(True)
+    values = (stddev * jax.random.normal(value_key, (fan_in, units), dtype)).astype(dtype)
+    return jnp.where(mask.T, values, jnp.zeros((), dtype)).reshape(shape)
 
 
 def sparse(k: int = 15, stddev: float = 1.0) -> Initializer:
@@ -80,11 +94,6 @@ def sparse(k: int = 15, stddev: float = 1.0) -> Initializer:
                     f"k={k} non-zero incoming weights asked for, but the kernel {shape} has only "
                     f"fan_in={fan_in} inputs per unit; use sparse(k<={fan_in}) or a dense initializer"
             )
-        choice_key, value_key = jax.random.split(key)
-        # k distinct inputs per unit: the positions of the k smallest of fan_in uniform draws.
-        chosen = jnp.argsort(jax.random.uniform(choice_key, (units, fan_in)), axis=1)[:, :k]
-        mask = jnp.zeros((units, fan_in), bool).at[jnp.arange(units)[:, None], chosen].set(True)
-        values = stddev * jax.random.normal(value_key, (fan_in, units), dtype)
-        return jnp.where(mask.T, values, jnp.zeros((), dtype)).reshape(shape).astype(dtype)
+        return _sparse_kernel(key, shape, jnp.dtype(dtype), k, stddev)
 
     return init

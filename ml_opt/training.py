@@ -24,12 +24,22 @@ Conventions:
   are not used in that epoch (they are different examples every epoch, so every example is seen
   in expectation). ``batch_size > N`` is an error.
 * **Non-finite values** are reported, never absorbed. A step is *non-finite* when the minibatch
-  loss, its gradient or the optimizer's update has a NaN or an infinity. ``History.nonfinite_step``
-  records the index of the first such step (``-1`` if none). With ``stop_on_nonfinite=True`` (the
-  default) that step is *not* applied and the run stops updating: the returned params and state
-  are those at which the non-finite value appeared (the last finite iterate); no later step is
-  applied (the fixed-shape program still runs them) and their ``History.loss`` entries are NaN. With ``stop_on_nonfinite=False`` every
-  step is applied, as a plain optax loop would, and only the index is recorded.
+  loss is NaN or infinite, or the norm of its gradient or of the optimizer's update is (a NaN or an
+  infinity in any entry, or a norm that overflows). ``History.nonfinite_step`` records the index of
+  the first such step (``-1`` if none). With ``stop_on_nonfinite=True`` (the default) the run stops
+  updating there:
+
+  - a non-finite loss or gradient is caught *before* the optimizer runs, so that step is not
+    applied: the returned params and state are the (finite) ones at which it appeared;
+  - an update that is non-finite although the loss and gradient were finite (an overflow inside
+    the optimizer) has been applied when it is seen; the run stops right after it, so the
+    returned params are that non-finite iterate, and ``nonfinite_step`` says where it came from.
+    (Taking it back needs a select of old against new params and state at every step; on the
+    digits MLP on CPU that roughly halved the steps per second.)
+
+  No later step is applied (the fixed-shape program still evaluates their minibatch losses) and
+  their ``History.loss`` and ``grad_norm`` entries are NaN. With ``stop_on_nonfinite=False``
+  every step is applied, as a plain optax loop would, and only the index is recorded.
 * **Compilation.** The compiled program is cached: a later call with the same ``loss`` and
   ``optimizer`` objects, the same ``epochs``, ``batch_size`` and options, and arguments with the
   same tree structure, shapes, dtypes and shardings runs without tracing or compiling again.
@@ -139,12 +149,14 @@ class History(NamedTuple):
 
     Attributes:
       loss: ``(epochs, steps_per_epoch)``; the minibatch loss at the params *before* each step.
-        NaN for steps skipped after a non-finite step (``stop_on_nonfinite=True``).
+        NaN for the steps after the first non-finite one (``stop_on_nonfinite=True``).
       grad_norm: ``(epochs, steps_per_epoch)``; the Euclidean norm of each minibatch gradient
         (NaN where skipped).
       nonfinite_step: int32 scalar; the index ``epoch * steps_per_epoch + step`` of the first step
         whose loss, gradient or update was non-finite, or ``-1``.
-      num_updates: int32 scalar; the number of updates applied.
+      num_updates: int32 scalar; the number of updates applied (with ``stop_on_nonfinite``, the
+        non-finite step itself is counted only when its update, not its loss or gradient, was
+        the non-finite part).
     """
 
     loss: Array
@@ -240,12 +252,6 @@ class _Config:
     carry_sharding: Any  # (params shardings, state shardings) as tuples of leaves, or None
 
 
-def _tree_all_finite(tree: PyTree) -> Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-              if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
 def _explicitly_sharded(x: Array) -> bool:
     """Whether ``x``'s type carries its sharding (a mesh with Explicit axes): no constraint needed."""
     spec = getattr(getattr(jax.typeof(x), "sharding", None), "spec", None)
@@ -302,24 +308,34 @@ def _run(cfg: _Config, params, opt_state, rest, data, key, start_epoch):
         params, opt_state, rest, t, first_bad, num_updates = carry
         batch = _constrain(jax.tree.map(lambda x: _gather(x, idx), data), cfg.batch_sharding)
         (value, new_rest), grad = value_and_grad(params, rest, batch)
+        grad_norm = optax.tree.norm(grad)
+        # A NaN or an infinity anywhere in the gradient (or a norm that overflows) makes its norm
+        # non-finite: one reduction, which the history records anyway.
+        evaluated_ok = jnp.isfinite(value) & jnp.isfinite(grad_norm)
 
         def value_fn(p):
             return checked(p, rest, batch)[0]
 
-        updates, new_state = optimizer.update(grad, opt_state, params, value=value, grad=grad, value_fn=value_fn)
-        new_params = optax.apply_updates(params, updates)
-        grad_norm = optax.tree.norm(grad)
-        ok = jnp.isfinite(value) & _tree_all_finite(grad) & _tree_all_finite(updates)
+        def apply_step():
+            updates, new_state = optimizer.update(grad, opt_state, params, value=value, grad=grad,
+                                                  value_fn=value_fn)
+            new_params = optax.apply_updates(params, updates)
+            return new_params, new_state, new_rest, jnp.isfinite(optax.tree.norm(updates))
+
         if cfg.stop_on_nonfinite:
-            # A stopped run still evaluates (the program has a fixed shape) but applies nothing.
+            # The update runs only from a finite loss and gradient, and only until the first
+            # non-finite step; lax.cond (not a select of new against old values) so that the
+            # update writes the carry in place.
             stopped = first_bad >= 0
-            apply = ok & ~stopped
-            new_params, new_state, new_rest = jax.lax.cond(
-                    apply, lambda: (new_params, new_state, new_rest), lambda: (params, opt_state, rest))
+            apply = evaluated_ok & ~stopped
+            new_params, new_state, new_rest, update_ok = jax.lax.cond(
+                    apply, apply_step, lambda: (params, opt_state, rest, jnp.asarray(True)))
             value = jnp.where(stopped, jnp.nan, value)
             grad_norm = jnp.where(stopped, jnp.nan, grad_norm)
         else:
+            new_params, new_state, new_rest, update_ok = apply_step()
             apply = jnp.asarray(True)
+        ok = evaluated_ok & update_ok
         new_params = _constrain(new_params, param_shardings)
         new_state = _constrain(new_state, state_shardings)
         first_bad = jnp.where((first_bad < 0) & ~ok, t, first_bad)
