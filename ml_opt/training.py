@@ -413,8 +413,12 @@ def _prepare(loss, params, optimizer, data, *, epochs, batch_size, key, opt_stat
     traced = not _trace_state_clean() or any(
             isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((params, opt_state, rest, data, key, start_epoch)))
     if batch_sharding is not None:
+        num_leaves = len(jax.tree.leaves(data))
         if isinstance(batch_sharding, jax.sharding.Sharding):
-            batch_sharding = tuple(batch_sharding for _ in jax.tree.leaves(data))
+            batch_sharding = tuple(batch_sharding for _ in range(num_leaves))
+        elif (isinstance(batch_sharding, tuple) and len(batch_sharding) == num_leaves
+              and all(s is None or isinstance(s, jax.sharding.Sharding) for s in batch_sharding)):
+            pass  # one per data leaf (None: unconstrained), as a CompiledFit holds it
         else:
             batch_sharding = tuple(jax.tree.leaves(batch_sharding,
                                                    is_leaf=lambda s: isinstance(s, jax.sharding.Sharding)))

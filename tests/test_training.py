@@ -4,6 +4,7 @@ References are independent of the driver: the normal-equation solution of least 
 Python loop of optax steps over the same permutations, and per-run calls compared with vmapped ones.
 """
 
+import importlib
 import time
 
 import jax
@@ -88,9 +89,17 @@ def test_minibatch_sgd_reaches_interpolating_solution():
     np.testing.assert_allclose(w, _normal_equations(data), rtol=0, atol=1e-8)
 
 
-def test_second_order_rule_gets_value_fn_and_solves_least_squares():
+def _second_order(name):
+    if name == "optax.lbfgs":
+        return optax.lbfgs()
+    module, factory = name.rsplit(".", 1)
+    return getattr(importlib.import_module(f"ml_opt.{module}"), factory)()
+
+
+@pytest.mark.parametrize("name", ["optax.lbfgs", "quasi_newton.lbfgs", "newton.newton_cg"])
+def test_second_order_rule_gets_value_fn_and_solves_least_squares(name):
     data = _least_squares_data()
-    w, _, history = fit(squared_error, jnp.zeros(D), optax.lbfgs(), data, epochs=12, batch_size=N,
+    w, _, history = fit(squared_error, jnp.zeros(D), _second_order(name), data, epochs=12, batch_size=N,
                         key=jax.random.key(0))
     np.testing.assert_allclose(w, _normal_equations(data), rtol=0, atol=1e-8)
     assert int(history.nonfinite_step) == -1
