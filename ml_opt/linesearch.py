@@ -219,8 +219,10 @@ def zoom(
     zoom trials have not shrunk the interval to 2/3 of its width. Each trial evaluates
     ``f`` and its gradient once (``jax.value_and_grad``).
 
-    The search stops after ``max_steps`` trials, or when the zoom interval is below the floating
-    point resolution of the step; it then returns ``success=False`` and its best point (see the
+    The search stops after ``max_steps`` trials, or when the zoom interval is below floating-point
+    resolution (it no longer changes ``x``, or no point in it has been found with sufficient
+    decrease and the most decrease it could offer, :math:`\alpha_{hi} |\phi'(0)|`, is below the
+    resolution of :math:`f(x)`); it then returns ``success=False`` and its best point (see the
     module docstring).
 
     Args:
@@ -272,6 +274,8 @@ def zoom(
         value_and_grad = jax.value_and_grad(fun)
         zero = jnp.zeros([], dtype)
         descent = jnp.isfinite(f0) & jnp.isfinite(dphi0) & (dphi0 < 0)
+        x_max = jnp.asarray(otu.tree_norm(params, ord=jnp.inf), dtype)
+        d_max = jnp.asarray(otu.tree_norm(direction, ord=jnp.inf), dtype)
 
         def body(s: _ZoomCarry) -> _ZoomCarry:
             a = s.trial
@@ -340,7 +344,10 @@ def zoom(
             next_zoom = ~accepted & ~(bracketing & b_more)
             trial = jnp.where(next_zoom, inter, extrapolated)
             count = s.count + 1
-            too_small = next_zoom & (width <= 4 * eps * right)
+            # Below floating-point resolution: the interval no longer moves x, or (no sufficient-
+            # decrease point yet) the largest decrease it can offer is below f's resolution.
+            unresolvable = (lo_step == 0) & (right * jnp.abs(dphi0) <= 4 * eps * jnp.abs(f0))
+            too_small = next_zoom & ((width <= 4 * eps * right) | (width * d_max <= eps * x_max) | unresolvable)
             stop = accepted | (count >= max_steps) | too_small | ~jnp.isfinite(trial)
             phase = jnp.where(stop, _DONE, jnp.where(next_zoom, _ZOOM, _BRACKET))
             return _ZoomCarry(
