@@ -26,6 +26,7 @@ Tree arithmetic comes from :mod:`optax.tree_utils`; it is not rewritten here.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any, Callable, NamedTuple, Union
@@ -189,9 +190,10 @@ def elementwise(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        reference, reference_name = (params, "params") if params is not None else (state[1], "state")
-        if reference is not None:
-            check_same_structure(updates, reference, "grads", reference_name)
+        if params is not None:
+            check_same_structure(updates, params, "grads", "params")
+        elif slot_names:
+            check_same_structure(updates, state[1], "grads", "state")
         lr = learning_rate_at(learning_rate, state.count)
         t = optax.safe_increment(state.count)
         grads, treedef = jax.tree.flatten(updates)
@@ -205,4 +207,45 @@ def elementwise(
         new_state = state_type(t, *(treedef.unflatten(s) for s in new_slots))
         return treedef.unflatten(steps), new_state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    key = _value_key(state_type, rule, learning_rate)
+    return optax.GradientTransformationExtraArgs(_ByValue(init_fn, ("init", key)), _ByValue(update_fn, ("update", key)))
+
+
+def _value_key(state_type: type, rule: Callable, learning_rate: ScalarOrSchedule) -> tuple | None:
+    """What makes two lifted rules the same: the rule's code and the values it closes over.
+
+    None when a closed-over value is not hashable (a JAX array, e.g. a traced learning rate):
+    then only the object itself is equal to itself.
+    """
+    cells = tuple(c.cell_contents for c in rule.__closure__ or ())
+    key = (state_type, rule.__code__, cells, learning_rate)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+class _ByValue:
+    """A function that compares equal to another made from the same rule and hyperparameters.
+
+    ``ml_opt.adam(1e-3)`` called twice gives two equal transformations, so ``jax.jit`` (which
+    caches on static arguments) and :func:`ml_opt.minimize` reuse the compiled program.
+    """
+
+    def __init__(self, fn: Callable, key: tuple):
+        self._fn, self._key = fn, key
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        return self._fn(*args, **kwargs)
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        if not isinstance(other, _ByValue) or self._key[1] is None or other._key[1] is None:
+            return False
+        return self._key == other._key
+
+    def __hash__(self):
+        return hash(self._key) if self._key[1] is not None else id(self)

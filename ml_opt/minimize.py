@@ -61,7 +61,8 @@ class Result(NamedTuple):
       value: the objective at ``params``.
       grad: the gradient at ``params``.
       grad_norm: ``||grad||_inf``.
-      num_steps: the number of updates applied.
+      num_steps: the number of updates made; when ``status`` is ``NONFINITE`` the last one was
+        rejected (``params`` is the iterate before it).
       num_fun_evals: objective evaluations, the driver's and the solver's.
       num_grad_evals: gradient evaluations, the driver's and the solver's.
       num_hvp_evals: Hessian-vector products the solver made (a dense Hessian counts ``n``).
@@ -219,7 +220,8 @@ def minimize(
       A :class:`Result`. Under ``jax.vmap`` every field gains the batch axis.
 
     The compiled program is cached on (``fun``, ``optimizer``, shapes and dtypes): a second call
-    with the same function and optimizer object does not recompile. To measure compile time
+    with the same function and an equal optimizer (the same object, or an ``ml_opt`` first-order
+    rule made again with the same Python-number hyperparameters) does not recompile. To measure compile time
     apart from run time, time ``jax.jit(lambda x: minimize(fun, x, opt)).lower(x0).compile()``.
 
     Example:
@@ -242,4 +244,6 @@ def minimize(
             raise TypeError(f"max_steps must be an integer, got {max_steps!r}")
         check_scalar(max_steps, "max_steps", lower=0)
     check_scalar(gtol, "gtol", lower=0.0)
+    # Strong dtypes, so a weakly typed x0 (jnp.full(n, 2.0)) shares the compiled program.
+    x0 = jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), x0)
     return _minimize(fun, optimizer, x0, args, jnp.asarray(max_steps, jnp.int32), gtol)

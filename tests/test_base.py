@@ -250,12 +250,6 @@ class _NoSlots(NamedTuple):
     count: jax.Array
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="bug in ml_opt/_base.py elementwise.update_fn: with params=None it takes state[1] as the "
-    "reference tree, which a state with no slots lacks",
-)
 def test_elementwise_without_slots_updates_without_params():
     opt = elementwise(_NoSlots, lambda g, *, lr, t: (-lr * g, ()), 0.5)
     params = _tree()

@@ -593,21 +593,7 @@ def test_grads_with_other_shapes_raise_naming_grads(name):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            "sgd",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=IndexError,
-                reason="bug in ml_opt/_base.py elementwise.update_fn: with params=None it reads state[1], "
-                "which a slot-less state (SgdState) lacks -> IndexError",
-            ),
-        ),
-        *[r for r in RULES if r != "sgd"],
-    ],
-)
+@pytest.mark.parametrize("name", RULES)
 def test_update_without_params(name):
     opt = getattr(ml_opt, name)(**HYPER[name])
     params = make_params()

@@ -129,12 +129,6 @@ def test_compiles_once_for_repeated_calls():
     np.testing.assert_allclose(second.params, np.linalg.solve(a2, b2), atol=1e-3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in ml_opt/minimize.py minimize(): x0 is passed to the jitted _minimize as given, so a "
-    "weakly typed x0 (jnp.full(n, 2.0), jnp.asarray(2.0)) of the same dtype and shape is a new cache key "
-    "and recompiles",
-)
 def test_weakly_typed_x0_of_same_dtype_reuses_the_compiled_program():
     traces = 0
 
@@ -152,12 +146,6 @@ def test_weakly_typed_x0_of_same_dtype_reuses_the_compiled_program():
     assert traces == traces_of_one_compilation
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="minimize caches on the optimizer object (a static jit argument hashed by identity): an equal "
-    "optimizer made anew, ml_opt.sgd(0.1) again, recompiles. DESIGN: 'same function, optimizer value and "
-    "shapes reuses the compiled program'.",
-)
 def test_equal_optimizer_made_anew_reuses_the_compiled_program():
     traces = 0
 
