@@ -58,8 +58,9 @@ Robustness, by construction:
   next update is a steepest-descent step (initial step :math:`\min(1, 1/\|g\|_2)`); when it does
   not move along :math:`-g` either, the state says ``stalled`` and :func:`ml_opt.minimize` stops
   with status ``STALLED``.
-* ``newton(linesearch="none")`` takes the full step of Algorithm 8.8 (no line search): the
-  textbook iteration, which can diverge; the driver then reports the non-finite value.
+* ``newton(linesearch="none")`` takes the full step of Algorithm 8.8 (no line search; a step of
+  unit length where the descent guard replaced the direction by :math:`-g`): the textbook
+  iteration, which can diverge; the driver then reports the non-finite value.
 
 Params are any pytree of floating-point arrays; ``newton`` and ``saddle_free_newton`` flatten them
 with :func:`jax.flatten_util.ravel_pytree` for the dense linear algebra, ``newton_cg`` works on the
@@ -235,8 +236,8 @@ def _step_along(linesearch, fun, params, value, grad_tree, direction, use_gradie
     d = otu.tree_where(use_gradient, neg_grad, safe_direction)
     g_norm = jnp.asarray(otu.tree_norm(grad_tree), dtype)
     init_step = jnp.where(use_gradient, _steepest_init_step(g_norm, dtype), jnp.asarray(init_step, dtype))
-    if linesearch is None:  # Algorithm 8.8 verbatim: the full step
-        step = jnp.ones([], dtype)
+    if linesearch is None:  # Algorithm 8.8 verbatim: the full step (a unit-length one along -g)
+        step = init_step
         new_value, new_grad = jax.value_and_grad(fun)(_add_scaled(params, step, d))
         one = jnp.ones([], jnp.int32)
         return _Step(_scaled(step, d), jnp.asarray(new_value, dtype), new_grad, one, one,
