@@ -42,6 +42,10 @@ The API (stable; :mod:`ml_opt.newton`, :mod:`ml_opt.quasi_newton` and
   direction that is not a descent direction, ``grad^T d >= 0``, where it evaluates nothing) returns
   ``success=False`` and the best point it saw: the lowest value among the trials that satisfy
   sufficient decrease, or, if none does, step 0 (no move: ``value``/``grad`` are the ones passed in).
+  Near a minimiser, where the predicted change :math:`\alpha |\phi'(0)|` is below the rounding
+  noise of ``f`` (taken as 100 ulps of ``f(x)``), :func:`zoom` also accepts an *approximate Wolfe*
+  point (Hager & Zhang 2005): a value within that noise of ``f(x)``, the curvature condition, and
+  the slope form of sufficient decrease, :math:`\phi'(\alpha) \le (1 - 2c_1)|\phi'(0)|`.
   It never returns a non-finite value from a trial step: a trial where ``f`` or its slope is
   non-finite counts as a failed sufficient-decrease test and the search steps back.
 
@@ -50,6 +54,8 @@ References:
   eqs. 3.57-3.60 for interpolation and initial steps).
   Moré & Thuente, Line search algorithms with guaranteed sufficient decrease, ACM TOMS 20(3), 1994
   (the safeguarding of the extrapolation interval).
+  Hager & Zhang, A new conjugate gradient method with guaranteed descent and an efficient line
+  search, SIAM J. Optim. 16(1), 2005 (the approximate Wolfe conditions).
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ class LineSearchResult(NamedTuple):
       step: the accepted step :math:`\\alpha` (0 when the search did not move).
       value: :math:`f(x + \\alpha d)`.
       grad: :math:`\\nabla f(x + \\alpha d)`, a pytree like ``params``.
-      success: whether the search's conditions (strong Wolfe for :func:`zoom`, sufficient decrease
+      success: whether the search's conditions (strong Wolfe for :func:`zoom`, or approximate Wolfe at the rounding floor of ``f``; sufficient decrease
         for :func:`backtracking`, a positive curvature and a decrease for :func:`exact_quadratic`)
         hold at the returned point.
       num_fun_evals: evaluations of ``f`` the search made (int32).
@@ -303,7 +309,13 @@ def zoom(
             z_flip = ~z_hi & ~curvature & (dphi * (s.hi_step - s.lo_step) >= 0)  # hi <- lo, lo <- a
             # (otherwise lo <- a)
 
-            accepted = jnp.where(bracketing, b_ok, z_ok)
+            # Approximate Wolfe (Hager & Zhang 2005), only at the rounding floor of f, where the whole
+            # predicted change a |phi'(0)| is below noise (100 ulps of f(0)) so sufficient decrease
+            # cannot be told: f within that noise of f(0), the curvature condition, and the slope
+            # form of sufficient decrease, phi'(a) <= (1 - 2 c1) |phi'(0)|.
+            noise = 100 * eps * jnp.abs(f0)
+            approx = (a * jnp.abs(dphi0) <= noise) & (f <= f0 + noise) & curvature & (dphi <= (2 * c1_ - 1) * dphi0)
+            accepted = jnp.where(bracketing, b_ok, z_ok) | approx
             better = armijo & (f < s.best_value)
             take = accepted | better
             best_step = jnp.where(take, a, s.best_step)
