@@ -208,6 +208,7 @@ def _run(args, argv: list[str]) -> int:
         "learning_rates": list(settings.learning_rates),
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
+        "compile_workers": args.jobs or max(1, min(4, os.cpu_count() or 1)),
         "wall_seconds_runs": None,
         "wall_seconds": None,
     }

@@ -92,18 +92,25 @@ def _use_log(arrays: Iterable[np.ndarray]) -> bool:
 
 
 def _y_limits(arrays: Sequence[np.ndarray], log: bool) -> tuple[float, float] | None:
-    """Limits that show every curve from its start down, cutting off divergence above the starts."""
+    """Limits that show every curve from its start down, cutting off divergence above the starts.
+
+    Runs on problems unbounded below (the saddles) can reach -1e300: below, the limit stops at the
+    1st percentile of all values, so one such run does not flatten every other curve.
+    """
     finite = [a[np.isfinite(a)] for a in arrays]
     finite = [a for a in finite if a.size]
     if not finite:
         return None
     starts = np.array([a[0] for a in finite])
-    low = min(a.min() for a in finite)
-    high = max(starts.max(), min(max(a.max() for a in finite), starts.max() * (10 if log else 1)))
+    every = np.concatenate(finite)
+    low = float(every.min()) if log else float(np.percentile(every, 1))
+    high = max(float(starts.max()), min(float(every.max()), float(starts.max()) * (10 if log else 1)))
     if log:
-        return low / 3, high * 3
-    pad = 0.05 * (high - low or 1.0)
-    return low - pad, high + pad
+        lim = (low / 3, high * 3)
+    else:
+        pad = 0.05 * (high - low) if high > low else 1.0
+        lim = (low - pad, high + pad)
+    return lim if all(np.isfinite(lim)) and lim[0] < lim[1] else None
 
 
 def loss_curves(problem: str, runs: list[dict], path: str) -> str | None:
@@ -119,26 +126,47 @@ def loss_curves(problem: str, runs: list[dict], path: str) -> str | None:
     ys = [_gap(r["trajectory"]["loss"], f_opt)[0] for r in runs]
     ylabel = _gap(np.zeros(1), f_opt)[1]
     if minibatch:
-        ylabel = "minibatch loss" if f_opt is None else "minibatch f(x) − f*"
+        ylabel = "minibatch loss (faint: each step; bold: epoch mean)" if f_opt is None else \
+            "minibatch f(x) − f* (faint: each step; bold: epoch mean)"
     log = _use_log(ys)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for r, y in zip(runs, ys):
         t = r["trajectory"]
         kw = style_of(r)
-        axes[0].plot(np.asarray(t["step"], float), y, label=label_of(r), lw=1.4, **kw)
         sec = np.asarray(t["seconds"], float)
         keep = sec > 0  # the start (t = 0) has no place on a log axis
+        if t.get("epoch_loss") is not None:
+            # Minibatch losses are noisy: each step faintly, the mean over each epoch boldly.
+            axes[0].plot(np.asarray(t["step"], float), y, lw=0.6, alpha=0.3, **kw)
+            axes[1].plot(sec[keep], y[keep], lw=0.6, alpha=0.3, **kw)
+            e_step = np.asarray(t["epoch_step"], float)
+            e_y = _gap(np.asarray(t["epoch_loss"], float), f_opt)[0]
+            e_sec = np.interp(e_step, np.asarray(t["step"], float), sec)
+            axes[0].plot(e_step, e_y, lw=1.8, marker="o", ms=3, label=label_of(r) + ", epoch mean", **kw)
+            axes[1].plot(e_sec, e_y, lw=1.8, marker="o", ms=3, **kw)
+            continue
+        axes[0].plot(np.asarray(t["step"], float), y, label=label_of(r), lw=1.4, **kw)
         axes[1].plot(sec[keep], y[keep], lw=1.4, **kw)
     axes[0].set_xscale("symlog", linthresh=1)
     axes[0].set_xlabel("iteration (symlog scale)")
     axes[1].set_xscale("log")
     axes[1].set_xlabel("wall time [s] (log scale; compile time excluded)")
+    finite = np.concatenate([y[np.isfinite(y)] for y in ys] or [np.zeros(0)])
+    starts = np.abs([y[np.isfinite(y)][0] for y in ys if np.any(np.isfinite(y))] or [1.0])
+    scale = max(float(np.max(starts)), 1e-12)
+    # Values of both signs spanning decades (problems unbounded below): a symmetric log axis.
+    symlog = not log and finite.size > 0 and float(np.max(np.abs(finite))) > 1e3 * scale
     for ax in axes:
-        ax.set_yscale("log" if log else "linear")
+        if symlog:
+            ax.set_yscale("symlog", linthresh=scale)
+        else:
+            ax.set_yscale("log" if log else "linear")
         ax.grid(True, which="major", alpha=0.3)
-    lim = _y_limits(ys, log)
+    lim = None if symlog else _y_limits(ys, log)
     if lim:
         axes[0].set_ylim(*lim)
+    if symlog:
+        ylabel += " (symlog scale)"
     axes[0].set_ylabel(ylabel)
     dim = runs[0].get("dim")
     fig.suptitle(f"{problem} (n = {dim})" + (" — minibatch training" if minibatch else ""))

@@ -191,12 +191,14 @@ def _finite_or_inf(x: Any) -> float:
 def selection_key(runs: Sequence[dict]) -> tuple:
     """How the harness ranks hyperparameter settings (and optimizers) on one problem; smaller is better.
 
-    ``runs`` are the records of one setting, one per seed. Ranked by: more seeds successful first;
-    then, if every seed succeeded, fewer median evaluations; then lower median final loss.
-    Runs with no known optimum (``success`` null) are ranked by median final loss alone.
+    ``runs`` are the records of one setting, one per seed. Ranked by: more seeds successful first
+    (then more of them at the global optimum rather than a documented local minimum); then, if every
+    seed succeeded, fewer median evaluations; then lower median final loss. Runs with no known
+    optimum (``success`` null) are ranked by median final loss alone.
     """
     n_success = sum(1 for r in runs if r.get("success"))
+    n_global = sum(1 for r in runs if r.get("success") and r.get("success_kind") == "global")
     all_ok = n_success == len(runs) and n_success > 0
     median_cost = float(np.median([total_evals(r) for r in runs])) if all_ok else math.inf
     median_loss = float(np.median([_finite_or_inf(r.get("final_loss")) for r in runs]))
-    return (-n_success, median_cost, median_loss)
+    return (-n_success, -n_global, median_cost, median_loss)

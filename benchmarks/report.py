@@ -137,7 +137,8 @@ def _gap_text(s: dict) -> str:
         return "non-finite"
     if s["f_opt"] is None:
         return f"loss {_fmt(s['final_loss'])}"
-    return _fmt(max(s["final_loss"] - s["f_opt"], 0.0))
+    gap = _fmt(max(s["final_loss"] - s["f_opt"], 0.0))
+    return gap + " (local min.)" if s["success_kind"] == "local" and s["solved"] else gap
 
 
 def _hyper_text(h: dict) -> str:
@@ -252,20 +253,29 @@ def draw_figures(out_dir: str, records: list[dict]) -> dict[str, list[str]]:
         os.remove(old)
     made: dict[str, list[str]] = defaultdict(list)
 
-    def rel(p: str | None, kind: str) -> None:
+    def rel(draw, kind: str) -> None:
+        """Draws one figure; a figure that fails is reported (``made["failed"]``), not fatal."""
+        try:
+            p = draw()
+        except Exception as e:  # noqa: BLE001 - listed in the report
+            made["failed"].append(f"{kind}: {type(e).__name__}: {e}")
+            plots.plt.close("all")
+            return
         if p:
             made[kind].append(os.path.relpath(p, out_dir))
 
     by_problem = selected(records)
     for problem in _problems_in_order(records):
         runs = [_seed0(v) for v in by_problem.get(problem, {}).values() if not v[0].get("error")]
-        rel(plots.loss_curves(problem, runs, os.path.join(plot_dir, f"loss_{plots.slug(problem)}.png")), "loss")
+        rel(lambda: plots.loss_curves(problem, runs, os.path.join(plot_dir, f"loss_{plots.slug(problem)}.png")),
+            "loss")
 
     inst, solvers = profile_instances(records)
     if len({k[0] for k in inst}) >= 2:
-        rel(plots.performance_profiles(inst, solvers, PROFILE_TAU, os.path.join(plot_dir, "performance_profiles.png")),
-            "performance")
-        rel(plots.data_profiles(inst, solvers, PROFILE_TAU, os.path.join(plot_dir, "data_profiles.png")), "data")
+        rel(lambda: plots.performance_profiles(inst, solvers, PROFILE_TAU,
+                                               os.path.join(plot_dir, "performance_profiles.png")), "performance")
+        rel(lambda: plots.data_profiles(inst, solvers, PROFILE_TAU, os.path.join(plot_dir, "data_profiles.png")),
+            "data")
 
     sweeps: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
@@ -277,7 +287,7 @@ def draw_figures(out_dir: str, records: list[dict]) -> dict[str, list[str]]:
     for page, start in enumerate(range(0, len(problems), 9)):
         chunk = {p: sweeps[p] for p in problems[start:start + 9]}
         name = "lr_sensitivity.png" if page == 0 else f"lr_sensitivity_{page + 1}.png"
-        rel(plots.lr_sensitivity(chunk, os.path.join(plot_dir, name)), "lr")
+        rel(lambda: plots.lr_sensitivity(chunk, os.path.join(plot_dir, name)), "lr")
 
     for problem in _problems_in_order(records):
         surface_path = os.path.join(out_dir, "surfaces", f"{plots.slug(problem)}.npz")
@@ -286,8 +296,9 @@ def draw_figures(out_dir: str, records: list[dict]) -> dict[str, list[str]]:
         with np.load(surface_path) as data:
             surface = {k: data[k] for k in data.files}
         runs = [_seed0(v) for v in by_problem.get(problem, {}).values() if not v[0].get("error")]
-        rel(plots.contour_trajectories(problem, surface, runs,
-                                       os.path.join(plot_dir, f"contour_{plots.slug(problem)}.png")), "contour")
+        rel(lambda: plots.contour_trajectories(problem, surface, runs,
+                                               os.path.join(plot_dir, f"contour_{plots.slug(problem)}.png")),
+            "contour")
     return dict(made)
 
 
@@ -340,7 +351,7 @@ def write_report(out_dir: str) -> str:
         ]
     header, rows = headline_rows(records)
     lines += ["## Headline: the best optimizer on each problem", "",
-              "Best = most seeds solved, then fewest evaluations (f + ∇f + Hessian-vector products), then lowest "
+              "Best = most seeds solved (the global optimum before a local minimum), then fewest evaluations (f + ∇f + Hessian-vector products), then lowest "
               "final value; each optimizer at its best learning rate on that problem. *Solved by* counts the "
               "optimizers that solved every seed.", "", markdown_table(header, rows), ""]
     header, rows = optimizer_rows(records)
@@ -366,6 +377,11 @@ def write_report(out_dir: str) -> str:
         fig = loss_figs.get(f"loss_{plots.slug(problem)}.png")
         if fig:
             lines += [f"![loss curves for {problem}]({fig})", ""]
+
+    if figures.get("failed"):
+        lines += ["## Figures that could not be drawn", ""]
+        lines += [f"- {f}" for f in figures["failed"]]
+        lines += [""]
 
     errors = [r for r in records if r.get("error")]
     if errors:

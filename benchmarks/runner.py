@@ -327,6 +327,38 @@ def _starts(problem: Problem, seeds: tuple[int, ...]) -> PyTree:
     return _stack([start(problem, s) for s in seeds])
 
 
+def problem_data(problem: Problem) -> dict:
+    """The problem's data, passed to the compiled programs as *arguments*: ``{"train", "test"}``.
+
+    A data problem's objective is evaluated as ``batch_loss(params, data["train"])`` (equal to
+    ``fun(params)`` by the ``Problem`` contract) rather than through ``fun``, which closes over the
+    data: captured arrays become constants of the program, and XLA then spends seconds
+    constant-folding expressions of them (e.g. the loss at a fixed starting point).
+    """
+    return {"train": problem.train_data if problem.batch_loss is not None else None,
+            "test": problem.test_data if problem.accuracy is not None else None}
+
+
+def objective(problem: Problem) -> Callable[[PyTree, Any], jax.Array]:
+    """``loss(params, train_data)``: ``batch_loss`` for data problems, ``fun`` (ignoring the data) else."""
+    if problem.batch_loss is not None and problem.train_data is not None:
+        return problem.batch_loss
+    return _ignore_data(problem.fun)
+
+
+def _ignore_data(fun):
+    def loss(params, data):
+        del data
+        return fun(params)
+
+    return loss
+
+
+def _accuracy(problem: Problem, params: PyTree, data: dict, out: dict) -> None:
+    if problem.accuracy is not None and data["test"] is not None:
+        out["test_accuracy"] = problem.accuracy(params, data["test"])
+
+
 def _batched(one: Callable, n_seed: int, lr_axis: bool) -> Callable:
     """``f(lrs, x0s, *rest)`` over a ``(n_lr, n_seed)`` grid from ``one(lr, x0, *rest)``.
 
@@ -358,17 +390,17 @@ def _minimize_one(problem: Problem, spec: OptimizerSpec, settings: Settings, *, 
     With ``with_recorder`` the optimizer is wrapped by :func:`recording`, enabled by the traced
     boolean ``record``.
     """
-    fun = problem.fun
+    loss = objective(problem)
     with_params = problem.dim <= 2
 
-    def one(lr, x0, record=None):
+    def one(lr, x0, data, record=None):
         lr = None if lr is None else jnp.asarray(lr, _param_dtype(x0))
         opt = spec.transformation(lr)
         if with_recorder:
             opt = recording(opt, settings.max_steps + 1, with_params, enabled=record)
-        res = ml_opt.minimize(fun, x0, opt, max_steps=settings.max_steps, gtol=settings.gtol)
+        res = ml_opt.minimize(loss, x0, opt, args=(data["train"],), max_steps=settings.max_steps, gtol=settings.gtol)
         out = {
-            "initial_loss": fun(x0),
+            "initial_loss": loss(x0, data["train"]),
             "value": res.value,
             "grad_norm": res.grad_norm,
             "num_steps": res.num_steps,
@@ -378,8 +410,7 @@ def _minimize_one(problem: Problem, spec: OptimizerSpec, settings: Settings, *, 
             "status": res.status,
             "converged": res.converged,
         }
-        if problem.accuracy is not None and problem.test_data is not None:
-            out["test_accuracy"] = problem.accuracy(res.params, problem.test_data)
+        _accuracy(problem, res.params, data, out)
         if with_recorder:
             st = res.opt_state
             out.update(
@@ -474,7 +505,8 @@ def _row(out: dict, i: int) -> dict:
 def _sweep_program(problem: Problem, settings: Settings, one: Callable) -> Program:
     """The learning-rate sweep: every rate and every seed in one program."""
     lrs = jnp.asarray(np.asarray(settings.learning_rates, float))
-    return Program(_batched(one, len(settings.seeds), lr_axis=True), lrs, _starts(problem, settings.seeds))
+    return Program(_batched(one, len(settings.seeds), lr_axis=True), lrs, _starts(problem, settings.seeds),
+                   problem_data(problem))
 
 
 def _hypers(settings: Settings) -> list[dict]:
@@ -482,19 +514,19 @@ def _hypers(settings: Settings) -> list[dict]:
 
 
 def _selected_program(problem: Problem, settings: Settings, one: Callable, sweep: bool) -> Program:
-    """The selected setting alone (``one(lr, x0, record)``); the learning rate and the recording
-    switch are runtime arguments, so it compiles before the sweep has chosen."""
+    """The selected setting alone (``one(lr, x0, data, record)``); the learning rate and the
+    recording switch are runtime arguments, so it compiles before the sweep has chosen."""
     lr = jnp.asarray(settings.learning_rates[0], float) if sweep else None
     return Program(_batched(one, len(settings.seeds), lr_axis=False), lr, _starts(problem, settings.seeds),
-                   jnp.asarray(False))
+                   problem_data(problem), jnp.asarray(False))
 
 
 def _timed_and_recorded(program: Program, lr) -> tuple[dict, dict, float]:
     """Runs the selected program twice: timed with recording off, then with recording on."""
     lr_arg = None if lr is None else jnp.asarray(lr, float)
-    _, x0s, _ = program.args
-    timed, seconds = program(lr_arg, x0s, jnp.asarray(False))
-    recorded, _ = program(lr_arg, x0s, jnp.asarray(True))
+    _, x0s, data, _ = program.args
+    timed, seconds = program(lr_arg, x0s, data, jnp.asarray(False))
+    recorded, _ = program(lr_arg, x0s, data, jnp.asarray(True))
     return timed, recorded, seconds
 
 
@@ -556,23 +588,23 @@ def plan_fit(problem: Problem, spec: OptimizerSpec, settings: Settings) -> Plan:
     """
     from ml_opt.training import fit
 
-    data = problem.train_data
-    n_train = jax.tree.leaves(data)[0].shape[0]
+    data = problem_data(problem)
+    n_train = jax.tree.leaves(data["train"])[0].shape[0]
     batch_size = min(settings.batch_size, n_train)
     steps_per_epoch = n_train // batch_size
     keys = jnp.stack([jax.random.key_data(jax.random.key(s)) for s in settings.seeds])
     n_seed = len(settings.seeds)
 
-    def one(lr, key_data):
+    def one(lr, key_data, data):
         init_key, shuffle_key = jax.random.split(jax.random.wrap_key_data(key_data))
         params0 = problem.init(init_key)
         opt = spec.transformation(None if lr is None else jnp.asarray(lr, _param_dtype(params0)))
-        params, state, hist = fit(problem.batch_loss, params0, opt, data, epochs=settings.epochs,
+        params, state, hist = fit(problem.batch_loss, params0, opt, data["train"], epochs=settings.epochs,
                                   batch_size=batch_size, key=shuffle_key)
-        value, grad = jax.value_and_grad(problem.fun)(params)
+        value, grad = jax.value_and_grad(problem.batch_loss)(params, data["train"])
         fun_n, grad_n, hvp_n = _solver_counts(state)
         out = {
-            "initial_loss": problem.fun(params0),
+            "initial_loss": problem.batch_loss(params0, data["train"]),
             "value": value,
             "grad_norm": otu.tree_norm(grad, ord=jnp.inf),
             "num_steps": hist.num_updates,
@@ -583,8 +615,7 @@ def plan_fit(problem: Problem, spec: OptimizerSpec, settings: Settings) -> Plan:
             "converged": jnp.zeros([], bool),
             "hist_loss": hist.loss.reshape(-1),
         }
-        if problem.accuracy is not None and problem.test_data is not None:
-            out["test_accuracy"] = problem.accuracy(params, problem.test_data)
+        _accuracy(problem, params, data, out)
         return out
 
     def status_text(out):
@@ -601,10 +632,10 @@ def plan_fit(problem: Problem, spec: OptimizerSpec, settings: Settings) -> Plan:
         return recs
 
     programs = {"selected": Program(_batched(one, n_seed, lr_axis=False),
-                                    jnp.asarray(settings.learning_rates[0], float) if spec.sweep else None, keys)}
+                                    jnp.asarray(settings.learning_rates[0], float) if spec.sweep else None, keys, data)}
     if spec.sweep:
         programs["sweep"] = Program(_batched(one, n_seed, lr_axis=True),
-                                    jnp.asarray(np.asarray(settings.learning_rates, float)), keys)
+                                    jnp.asarray(np.asarray(settings.learning_rates, float)), keys, data)
 
     def execute() -> list[dict]:
         selected = programs["selected"]
@@ -613,7 +644,7 @@ def plan_fit(problem: Problem, spec: OptimizerSpec, settings: Settings) -> Plan:
             hypers = _hypers(settings)
             records = to_records(out, hypers, programs["sweep"].compile_seconds, r_s)
             best = _select(records, len(hypers), n_seed)
-            t_out, t_r = selected(jnp.asarray(hypers[best]["learning_rate"], float), keys)
+            t_out, t_r = selected(jnp.asarray(hypers[best]["learning_rate"], float), keys, data)
         else:
             t_out, t_r = selected()
             records = to_records(t_out, [{}], selected.compile_seconds, t_r)
@@ -626,10 +657,13 @@ def plan_fit(problem: Problem, spec: OptimizerSpec, settings: Settings) -> Plan:
             losses = np.append(np.asarray(t_out["hist_loss"][j], float)[:n], float(t_out["value"][j]))
             k = np.arange(n + 1)
             evals = 2.0 * k + 2.0  # one minibatch value_and_grad per step (f and grad f)
+            per_epoch = np.asarray(t_out["hist_loss"][j], float).reshape(settings.epochs, steps_per_epoch)
             r["trajectory"] = make_trajectory(
                 k, losses, evals, (t_r / n_seed) * k / max(n, 1), None, compile_seconds=selected.compile_seconds,
                 run_seconds=t_r, batch_size=n_seed,
-                loss_kind="minibatch loss before each step; last point: full-batch loss")
+                loss_kind="minibatch loss before each step; last point: full-batch loss",
+                epoch_step=(np.arange(settings.epochs) + 1) * steps_per_epoch,
+                epoch_loss=np.nanmean(per_epoch, axis=1) if np.any(np.isfinite(per_epoch)) else per_epoch[:, 0])
         return records
 
     return Plan(problem, spec, programs, execute)
@@ -735,13 +769,13 @@ def plan_optax_lbfgs(problem: Problem, spec: OptimizerSpec, settings: Settings) 
     with_params = problem.dim <= 2
     n_seed = len(settings.seeds)
 
-    def one(lr, x0, record):
+    loss = objective(problem)
+
+    def one(lr, x0, data, record):
         del lr
-        out = optax_lbfgs_minimize(problem.fun, x0, max_steps=settings.max_steps, gtol=settings.gtol,
-                                   record=record, record_params=with_params)
-        params = out.pop("params")
-        if problem.accuracy is not None and problem.test_data is not None:
-            out["test_accuracy"] = problem.accuracy(params, problem.test_data)
+        out = optax_lbfgs_minimize(lambda p: loss(p, data["train"]), x0, max_steps=settings.max_steps,
+                                   gtol=settings.gtol, record=record, record_params=with_params)
+        _accuracy(problem, out.pop("params"), data, out)
         return out
 
     programs = {"selected": _selected_program(problem, settings, one, sweep=False)}

@@ -27,7 +27,8 @@ from jax.flatten_util import ravel_pytree
 from ml_opt.problems.base import Problem
 
 from benchmarks.optimizers import OptimizerSpec
-from benchmarks.runner import Plan, Program, Settings, _base_record, _finish_record, make_trajectory, start
+from benchmarks.runner import (Plan, Program, Settings, _base_record, _finish_record, make_trajectory,
+                               objective, problem_data, start)
 
 def _options(method: str, settings: Settings) -> dict[str, Any]:
     """Stopping options passed to each method (the others are scipy's defaults)."""
@@ -43,29 +44,47 @@ def plan_scipy(problem: Problem, spec: OptimizerSpec, settings: Settings) -> Pla
     flat0, unravel = ravel_pytree(start(problem, settings.seeds[0]))
     dtype = flat0.dtype
 
-    def f(v):
-        return problem.fun(unravel(v))
+    loss = objective(problem)
+    data = problem_data(problem)
 
-    def hvp(v, p):
-        return jax.jvp(jax.grad(f), (v,), (p,))[1]
+    def f(v, train):
+        return loss(unravel(v), train)
 
-    programs = {"f": Program(f, flat0), "g": Program(jax.grad(f), flat0)}
+    def hvp(v, p, train):
+        return jax.jvp(lambda w: jax.grad(f)(w, train), (v,), (p,))[1]
+
+    # The data are arguments of the programs (see benchmarks.runner.problem_data), bound below.
+    programs = {"f": Program(f, flat0, data["train"]), "g": Program(jax.grad(f), flat0, data["train"])}
     if method == "Newton-CG":
-        programs["hvp"] = Program(hvp, flat0, flat0)
-    if problem.accuracy is not None and problem.test_data is not None:
-        programs["accuracy"] = Program(lambda v: problem.accuracy(unravel(v), problem.test_data), flat0)
+        programs["hvp"] = Program(hvp, flat0, flat0, data["train"])
+    if problem.accuracy is not None and data["test"] is not None:
+        programs["accuracy"] = Program(lambda v, test: problem.accuracy(unravel(v), test), flat0, data["test"])
 
     def execute() -> list[dict]:
-        return _run(problem, spec, settings, programs, dtype)
+        return _run(problem, spec, settings, programs, dtype, data)
 
     return Plan(problem, spec, programs, execute)
 
 
-def _run(problem: Problem, spec: OptimizerSpec, settings: Settings, programs: dict, dtype) -> list[dict]:
+def _run(problem: Problem, spec: OptimizerSpec, settings: Settings, programs: dict, dtype, data: dict) -> list[dict]:
     method = spec.scipy_method
-    f_c, g_c = programs["f"].compiled, programs["g"].compiled
-    h_c = programs["hvp"].compiled if "hvp" in programs else None
-    acc_c = programs["accuracy"].compiled if "accuracy" in programs else None
+    train, test = data["train"], data["test"]
+    f_x, g_x = programs["f"].compiled, programs["g"].compiled
+    h_x = programs["hvp"].compiled if "hvp" in programs else None
+    a_x = programs["accuracy"].compiled if "accuracy" in programs else None
+
+    def f_c(v):
+        return f_x(v, train)
+
+    def g_c(v):
+        return g_x(v, train)
+
+    def h_c(v, p):
+        return h_x(v, p, train)
+
+    def acc_c(v):
+        return a_x(v, test)
+
     # The accuracy is not part of the method's work: its compile time is left out.
     compile_seconds = sum(p.compile_seconds for k, p in programs.items() if k != "accuracy")
 
@@ -125,7 +144,7 @@ def _run(problem: Problem, spec: OptimizerSpec, settings: Settings, programs: di
             converged=bool(res.success),
             selected=True,
         )
-        if acc_c is not None:
+        if a_x is not None:
             r["test_accuracy"] = float(acc_c(x))
         # The trajectory: x_0 (its first f and grad), then every iterate scipy reports.
         losses = [initial_loss] + [h[0] for h in history]

@@ -12,18 +12,19 @@ from benchmarks import report
 from benchmarks.optimizers import OPTIMIZERS
 from benchmarks.runner import Settings, recording, run_suite
 from ml_opt.problems.analytic import rosenbrock
-from ml_opt.problems.quadratics import ill_conditioned_quadratic
+from ml_opt.problems.quadratics import ill_conditioned_quadratic, noisy_quadratic
 
 import ml_opt
 
-SETTINGS = Settings(max_steps=150, learning_rates=(1e-3, 1e-2, 1e-1), tol=1e-5)
+SETTINGS = Settings(max_steps=150, learning_rates=(1e-3, 1e-2, 1e-1), tol=1e-5, epochs=3, batch_size=16)
 OPTIMIZER_NAMES = ["sgd", "optax.adam", "scipy.BFGS"]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("bench"))
-    problems = [rosenbrock(), ill_conditioned_quadratic(5, 10.0)]
+    # Two full-batch problems (one 2-D, for the contour plot) and a minibatch one (through fit).
+    problems = [rosenbrock(), ill_conditioned_quadratic(5, 10.0), noisy_quadratic(4, num_train=64, num_test=32)]
     records = run_suite(problems, [OPTIMIZERS[n] for n in OPTIMIZER_NAMES], SETTINGS, out, progress=False)
     rec.write_json(os.path.join(out, rec.META_FILE), {"suite": "test", "command": "pytest"})
     return out, problems, records
@@ -33,8 +34,8 @@ def test_records_file_round_trips(tiny_run):
     out, problems, records = tiny_run
     saved = rec.read_records(os.path.join(out, rec.RECORDS_FILE))
     assert len(saved) == len(records)
-    # A learning-rate grid of 3 for the two first-order rules, one scipy run: 7 runs per problem.
-    assert len(saved) == len(problems) * (3 + 3 + 1)
+    # A learning-rate grid of 3 for the two first-order rules, one scipy run (full batch only).
+    assert len(saved) == 2 * (3 + 3 + 1) + (3 + 3)
     for a, b in zip(records, saved):
         for field in ("problem", "optimizer", "seed", "steps", "fun_evals", "grad_evals", "hvp_evals", "success"):
             assert a[field] == b[field], field
@@ -48,14 +49,19 @@ def test_selected_runs_carry_consistent_trajectories(tiny_run):
     _, _, records = tiny_run
     chosen = [r for r in records if r["selected"]]
     assert {(r["problem"], r["optimizer"]) for r in chosen} == {
-        (p, o) for p in ("rosenbrock", "quadratic/ill_conditioned_d5_kappa10") for o in OPTIMIZER_NAMES}
+        (p, o) for p in ("rosenbrock", "quadratic/ill_conditioned_d5_kappa10") for o in OPTIMIZER_NAMES} | {
+        ("quadratic/noisy_d4", "sgd"), ("quadratic/noisy_d4", "optax.adam")}
     for r in chosen:
         t = r["trajectory"]
         assert "warning" not in t
         # The recorded pass starts at f(x0) and ends where the timed run ended, with its exact counts.
-        assert t["loss"][0] == pytest.approx(r["initial_loss"], rel=1e-12)
         assert t["loss"][-1] == pytest.approx(r["final_loss"], rel=1e-12, abs=1e-300)
         assert t["step"][-1] == r["steps"]
+        if r["driver"] == "fit":
+            # 3 epochs of 64 // 16 = 4 minibatches; the trajectory is fit's history, per step.
+            assert r["steps"] == 12 and len(t["epoch_loss"]) == 3
+            continue
+        assert t["loss"][0] == pytest.approx(r["initial_loss"], rel=1e-12)
         if r["family"] != "scipy":
             assert t["evals"][-1] == rec.total_evals(r)
         assert np.all(np.diff(t["evals"]) >= 0)
@@ -75,14 +81,16 @@ def test_report_redrawn_from_folder(tiny_run):
     text = open(path, encoding="utf-8").read()
     for p in problems:
         assert f"### {p.name}" in text
+        section = text.split(f"### {p.name}")[1].split("### ")[0]
         for name in OPTIMIZER_NAMES:
-            # Every (problem, optimizer) has a row in the problem's table.
-            section = text.split(f"### {p.name}")[1].split("### ")[0]
-            assert f"| {name} |" in section
+            # Every (problem, optimizer) that ran has a row in the problem's table (scipy: full batch only).
+            ran = any(r["problem"] == p.name and r["optimizer"] == name for r in records)
+            assert (f"| {name} |" in section) == ran
     header, rows = report.headline_rows(rec.read_records(os.path.join(out, rec.RECORDS_FILE)))
     assert [row[0] for row in rows] == [p.name for p in problems]
     plots = set(os.listdir(os.path.join(out, "plots")))
-    assert {"loss_rosenbrock.png", "loss_quadratic_ill_conditioned_d5_kappa10.png", "performance_profiles.png",
+    assert {"loss_rosenbrock.png", "loss_quadratic_ill_conditioned_d5_kappa10.png", "loss_quadratic_noisy_d4.png",
+            "performance_profiles.png",
             "data_profiles.png", "lr_sensitivity.png", "contour_rosenbrock.png"} <= plots
     for name in plots:
         assert f"plots/{name}" in text
