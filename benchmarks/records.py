@@ -24,7 +24,8 @@ JSON). The fields, all written for every run:
                        minibatch training each count is of minibatch evaluations.
 ``compile_seconds``    wall time to trace, lower and compile the program that made this run
                        (``jax.jit(f).lower(...).compile()``); for scipy, the jitted objective,
-                       gradient and Hessian-vector product
+                       gradient and Hessian-vector product. A suite compiles several programs at
+                       once in threads (``--jobs``), so these overlap; ``--jobs 1`` isolates them
 ``run_seconds``        wall time of the compiled call that made this run (``block_until_ready``);
                        for scipy, of ``scipy.optimize.minimize``
 ``batch_size``         how many runs shared that compiled call (``jax.vmap`` over learning rates and

@@ -397,7 +397,9 @@ def write_report(out_dir: str) -> str:
               "gradients and Hessian-vector products.",
               "- A learning-rate grid and the seeds run as one `jax.vmap`-ed, jit-compiled call; the best "
               "learning rate is then compiled alone and timed with compilation apart "
-              "(`jax.jit(f).lower(...).compile()`, then the call with `block_until_ready`). The same compiled "
+              "(`jax.jit(f).lower(...).compile()`, then the call with `block_until_ready`); all programs are "
+              "compiled, several at once in threads (`--jobs`), before any run is timed, so compile times "
+              "overlap but run times do not. The same compiled "
               "program then runs again with its recording switched on to give the trajectory (loss at every "
               "iterate, evaluation counts).",
               "- Evaluation counts are exact: the drivers' own counters and the solvers' state, scipy's "

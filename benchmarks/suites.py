@@ -28,7 +28,7 @@ from typing import Callable
 
 from ml_opt.problems.base import Problem
 
-from benchmarks.optimizers import OPTIMIZERS, groups
+from benchmarks.optimizers import groups
 
 QUICK_OPTIMIZERS = (
     "sgd", "momentum", "adam",
@@ -177,4 +177,4 @@ def select_problems(problems: list[Problem], patterns: list[str] | None) -> list
     return out
 
 
-__all__ = ["SUITES", "Suite", "select_problems", "OPTIMIZERS"]
+__all__ = ["SUITES", "Suite", "select_problems"]

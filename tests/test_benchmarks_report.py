@@ -126,3 +126,17 @@ def test_non_finite_numbers_round_trip(tmp_path):
     rec.append_records(path, [{"final_loss": float("nan"), "grad_norm": float("inf"), "x": [1.0, -math.inf]}])
     (r,) = rec.read_records(path)
     assert math.isnan(r["final_loss"]) and r["grad_norm"] == math.inf and r["x"] == [1.0, -math.inf]
+
+
+def test_a_failing_optimizer_becomes_an_error_record():
+    from benchmarks.optimizers import OptimizerSpec
+    from benchmarks.runner import run_pair
+
+    def broken(lr):
+        raise ValueError("this optimizer cannot be built\nsecond line")
+
+    spec = OptimizerSpec(name="broken", family="ml_opt", order=1, build=broken, sweep=True, fixed={},
+                         driver="minimize", description="raises")
+    (r,) = run_pair(rosenbrock(), spec, SETTINGS)
+    assert r["error"] == "ValueError: this optimizer cannot be built"
+    assert r["success"] is False and r["status"].startswith("error:")
