@@ -35,7 +35,8 @@ default) restarts by itself whenever :math:`\beta^{PR} < 0` (N&W section 5.2).
 **Line search and initial step.** The default line search is ``zoom(c1=1e-4, c2=0.4)``, scipy's
 choice for its CG; N&W's c2 = 0.1 gives more exact searches at more evaluations per step. The first
 trial step follows N&W eq. 3.60: :math:`\alpha_0 = \min(1, 1.01 \cdot 2 (f_k - f_{k-1}) / \phi'(0))`
-(the quadratic interpolant of the last decrease), and on the first iteration (or after a restart
+(the quadratic interpolant of the last decrease; when that decrease is within rounding noise of
+f, N&W's other choice :math:`\alpha_{k-1} \nabla f_{k-1}^\top d_{k-1} / \nabla f_k^\top d_k`), and on the first iteration (or after a restart
 from a failure) :math:`\min(1, 1.01/\|\nabla f\|_2)`. When the line search fails along
 :math:`-\nabla f` without moving, the state says ``stalled``.
 
@@ -132,6 +133,8 @@ class CgState(NamedTuple):
       direction: the last search direction :math:`d_k`, flat ``(n,)``.
       prev_grad: the gradient :math:`\\nabla f_k` where :math:`d_k` started, flat ``(n,)``.
       prev_value: :math:`f_k` (for the initial step, N&W eq. 3.60).
+      prev_step, prev_slope: :math:`\\alpha_k` and :math:`\\nabla f_k^\\top d_k` (for the initial step
+        at the rounding floor of f).
       restart: the next direction is :math:`-\\nabla f` (at the start; after a failed search).
       value, grad, num_fun_evals, num_grad_evals, stalled: the driver's fields (see
         :mod:`ml_opt._base`): f and its gradient at the new params, cumulative counts, no progress.
@@ -142,6 +145,8 @@ class CgState(NamedTuple):
     direction: Array
     prev_grad: Array
     prev_value: Array
+    prev_step: Array
+    prev_slope: Array
     restart: Array
     value: Array
     grad: PyTree
@@ -211,6 +216,8 @@ def nonlinear_cg(
             direction=jnp.zeros_like(x),
             prev_grad=jnp.zeros_like(x),
             prev_value=jnp.zeros([], x.dtype),
+            prev_step=jnp.zeros([], x.dtype),
+            prev_slope=jnp.zeros([], x.dtype),
             restart=jnp.ones([], bool),
             value=jnp.zeros([], x.dtype),
             grad=jax.tree.map(jnp.zeros_like, params),
@@ -233,7 +240,13 @@ def nonlinear_cg(
         d = jnp.where(restart, -g, d)
         slope = g @ d
         # N&W eq. 3.60: the minimiser of the quadratic through f_{k-1}, f_k and the slope at 0.
-        init_step = jnp.where(state.restart, _first_step(g), _interpolated_step(value, state.prev_value, slope))
+        # At the rounding floor of f, N&W's other choice: the last step's first-order change,
+        # alpha_{k-1} grad_{k-1}^T d_{k-1} / grad_k^T d_k.
+        ratio = state.prev_step * state.prev_slope / slope
+        ratio = jnp.where(jnp.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+        init_step = jnp.where(
+            state.restart, _first_step(g), _interpolated_step(value, state.prev_value, slope, fallback=ratio)
+        )
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(
             fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step.astype(x.dtype)
@@ -246,6 +259,8 @@ def nonlinear_cg(
             direction=d,
             prev_grad=g,
             prev_value=value,
+            prev_step=ls.step.astype(x.dtype),
+            prev_slope=slope,
             restart=failed,
             value=jnp.asarray(ls.value, x.dtype),
             grad=ls.grad,

@@ -225,11 +225,14 @@ def zoom(
     zoom trials have not shrunk the interval to 2/3 of its width. Each trial evaluates
     ``f`` and its gradient once (``jax.value_and_grad``).
 
+    At the rounding floor of ``f`` (the predicted change :math:`\alpha|\phi'(0)|` below 100 ulps of
+    :math:`f(x)`) values are noise: there a value within that noise counts as a decrease, slopes
+    alone steer the bracket (secant steps), and the approximate Wolfe conditions of Hager & Zhang
+    accept a point (see the module docstring).
+
     The search stops after ``max_steps`` trials, or when the zoom interval is below floating-point
-    resolution (it no longer changes ``x``, or no point in it has been found with sufficient
-    decrease and the most decrease it could offer, :math:`\alpha_{hi} |\phi'(0)|`, is below the
-    resolution of :math:`f(x)`); it then returns ``success=False`` and its best point (see the
-    module docstring).
+    resolution (it no longer changes ``x``); it then returns ``success=False`` and its best point
+    (see the module docstring).
 
     Args:
       c1: sufficient-decrease constant, ``0 < c1 < 1``.
@@ -280,6 +283,7 @@ def zoom(
         value_and_grad = jax.value_and_grad(fun)
         zero = jnp.zeros([], dtype)
         descent = jnp.isfinite(f0) & jnp.isfinite(dphi0) & (dphi0 < 0)
+        noise = 100 * eps * jnp.abs(f0)
         x_max = jnp.asarray(otu.tree_norm(params, ord=jnp.inf), dtype)
         d_max = jnp.asarray(otu.tree_norm(direction, ord=jnp.inf), dtype)
 
@@ -294,9 +298,17 @@ def zoom(
             armijo = f <= f0 + c1_ * a * dphi0
             curvature = jnp.abs(dphi) <= -c2_ * dphi0
             bracketing = s.phase == _BRACKET
+            # The rounding floor of f (Hager & Zhang 2005): where the whole predicted change
+            # a |phi'(0)| is below f's noise (100 ulps of f(0)), values cannot tell sufficient
+            # decrease; there a value within noise of f(0) counts as a decrease, comparisons of
+            # values are not trusted (slopes decide), and a point meeting the curvature condition and
+            # the slope form of sufficient decrease, phi'(a) <= (1 - 2 c1) |phi'(0)|, is accepted
+            # (the approximate Wolfe conditions).
+            noisy = a * jnp.abs(dphi0) <= noise
+            decrease = armijo | (noisy & (f <= f0 + noise))
 
             # Algorithm 3.5 (bracketing): which case applies.
-            b_hi = ~armijo | ((f >= s.prev_value) & (s.count > 0))  # zoom(prev, a)
+            b_hi = ~decrease | ((f >= s.prev_value) & (s.count > 0) & ~noisy)  # zoom(prev, a)
             b_ok = ~b_hi & curvature
             b_lo = ~b_hi & ~curvature & (dphi >= 0)  # zoom(a, prev)
             b_more = ~b_hi & ~curvature & (dphi < 0)  # extrapolate
@@ -304,18 +316,13 @@ def zoom(
             # hi <- a. A value tied with f(lo) at rounding level (near a minimiser) counts as no worse
             # when its slope is smaller in magnitude, so the search can still finish there.
             tie_better = (f == s.lo_value) & (jnp.abs(dphi) < jnp.abs(s.lo_slope))
-            z_hi = ~armijo | ((f >= s.lo_value) & ~tie_better)
+            z_hi = ~decrease | ((f >= s.lo_value) & ~tie_better & ~noisy)
             z_ok = ~z_hi & curvature
             z_flip = ~z_hi & ~curvature & (dphi * (s.hi_step - s.lo_step) >= 0)  # hi <- lo, lo <- a
             # (otherwise lo <- a)
 
-            # Approximate Wolfe (Hager & Zhang 2005), only at the rounding floor of f, where the whole
-            # predicted change a |phi'(0)| is below noise (100 ulps of f(0)) so sufficient decrease
-            # cannot be told: f within that noise of f(0), the curvature condition, and the slope
-            # form of sufficient decrease, phi'(a) <= (1 - 2 c1) |phi'(0)|.
-            noise = 100 * eps * jnp.abs(f0)
-            approx = (a * jnp.abs(dphi0) <= noise) & (f <= f0 + noise) & curvature & (dphi <= (2 * c1_ - 1) * dphi0)
-            accepted = jnp.where(bracketing, b_ok, z_ok) | approx
+            approx = noisy & decrease & curvature & (dphi <= (2 * c1_ - 1) * dphi0)
+            accepted = (jnp.where(bracketing, b_ok, z_ok) & (armijo | approx)) | approx
             better = armijo & (f < s.best_value)
             take = accepted | better
             best_step = jnp.where(take, a, s.best_step)
@@ -349,6 +356,9 @@ def zoom(
             left, right = jnp.minimum(lo_step, hi_step), jnp.maximum(lo_step, hi_step)
             width = right - left
             inter = jnp.where(cub_ok, cub, jnp.where(quad_ok, quad, mid))
+            # At the rounding floor values are noise: the secant on the slopes instead.
+            secant = lo_step - lo_slope * (hi_step - lo_step) / (hi_slope - lo_slope)
+            inter = jnp.where(right * jnp.abs(dphi0) <= noise, secant, inter)
             inter = jnp.clip(inter, left + margin * width, right - margin * width)
             slow = width > (2.0 / 3.0) * s.width_2  # Moré-Thuente: bisect if two trials shrank too little
             inter = jnp.where(jnp.isfinite(inter) & ~slow, inter, mid)
@@ -356,10 +366,8 @@ def zoom(
             next_zoom = ~accepted & ~(bracketing & b_more)
             trial = jnp.where(next_zoom, inter, extrapolated)
             count = s.count + 1
-            # Below floating-point resolution: the interval no longer moves x, or (no sufficient-
-            # decrease point yet) the largest decrease it can offer is below f's resolution.
-            unresolvable = (lo_step == 0) & (right * jnp.abs(dphi0) <= 4 * eps * jnp.abs(f0))
-            too_small = next_zoom & ((width <= 4 * eps * right) | (width * d_max <= eps * x_max) | unresolvable)
+            # Below floating-point resolution: the interval no longer moves x.
+            too_small = next_zoom & ((width <= 4 * eps * right) | (width * d_max <= eps * x_max))
             stop = accepted | (count >= max_steps) | too_small | ~jnp.isfinite(trial)
             phase = jnp.where(stop, _DONE, jnp.where(next_zoom, _ZOOM, _BRACKET))
             return _ZoomCarry(

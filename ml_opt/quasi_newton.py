@@ -163,10 +163,16 @@ def _first_step(g: Array) -> Array:
     return jnp.minimum(1.0, 1.01 / jnp.where(norm > 0, norm, 1.0)).astype(g.dtype)
 
 
-def _interpolated_step(value: Array, prev_value: Array, slope: Array) -> Array:
-    """N&W eq. 3.60, safeguarded: min(1, 1.01 * 2 (f_k - f_{k-1}) / slope); 1 when that is not positive."""
+def _interpolated_step(value: Array, prev_value: Array, slope: Array, fallback: Array | float = 1.0) -> Array:
+    """N&W eq. 3.60, safeguarded: min(1, 1.01 * 2 (f_k - f_{k-1}) / slope).
+
+    ``fallback`` when that is not a positive number, or when the last decrease ``f_{k-1} - f_k`` is
+    within rounding noise of f (100 ulps), where the formula would turn noise into a step.
+    """
     guess = 1.01 * 2.0 * (value - prev_value) / slope
-    return jnp.where(jnp.isfinite(guess) & (guess > 0), jnp.minimum(1.0, guess), 1.0).astype(value.dtype)
+    noise = 100 * jnp.finfo(value.dtype).eps * jnp.abs(value)
+    ok = jnp.isfinite(guess) & (guess > 0) & (jnp.abs(value - prev_value) > noise)
+    return jnp.where(ok, jnp.minimum(1.0, guess), fallback).astype(value.dtype)
 
 
 def _scaled_updates(step: Array, direction_tree: PyTree) -> PyTree:

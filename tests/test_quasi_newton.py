@@ -1,0 +1,390 @@
+"""BFGS and L-BFGS against independent references: closed-form optima of strongly convex quadratics,
+the Rosenbrock minimiser, N&W's theorem that BFGS with exact line searches on a quadratic ends with
+H = A^{-1}, a NumPy transcription of the update (N&W eq. 6.17) and of the two-loop recursion (N&W
+Algorithm 7.4), and scipy.optimize.minimize on the Moré-Garbow-Hillstrom set."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import scipy.optimize
+
+import ml_opt
+from ml_opt.linesearch import backtracking, exact_quadratic, zoom
+from ml_opt.quasi_newton import BfgsState, LbfgsState, bfgs, lbfgs
+
+
+def rosenbrock(x):
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def _quadratic(n, seed, cond=100.0):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    A = q @ np.diag(np.geomspace(1.0, cond, n)) @ q.T
+    A = 0.5 * (A + A.T)
+    b = rng.normal(size=n)
+    return A, b, (lambda x: 0.5 * x @ jnp.asarray(A) @ x - jnp.asarray(b) @ x)
+
+
+def _run_updates(opt, fun, x, steps):
+    """Calls update ``steps`` times (no stopping rule), as an optax loop would; returns (x, states)."""
+    state = opt.init(x)
+    vg = jax.value_and_grad(fun)
+    update = jax.jit(lambda g, s, p, v: opt.update(g, s, p, value=v, grad=g, value_fn=fun))
+    value, grad = vg(x)
+    states = []
+    for _ in range(steps):
+        updates, state = update(grad, state, x, value)
+        x = optax.apply_updates(x, updates)
+        value, grad = state.value, state.grad
+        states.append(state)
+    return x, states
+
+
+# --------------------------------------------------------------------------------------------
+# Minimisers: quadratics and Rosenbrock
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [bfgs, lbfgs, lambda: bfgs(initial_scaling=True), lambda: bfgs(initial_step="unit")],
+                         ids=["bfgs", "lbfgs", "bfgs_scaled", "bfgs_unit_step"])
+def test_strongly_convex_quadratic_reaches_closed_form(make):
+    A, b, fun = _quadratic(8, seed=0)
+    res = ml_opt.minimize(fun, jnp.zeros(8), make(), gtol=1e-10, max_steps=200)
+    assert bool(res.converged), res.message
+    np.testing.assert_allclose(np.asarray(res.params), np.linalg.solve(A, b), rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(float(res.value), -0.5 * b @ np.linalg.solve(A, b), rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [bfgs, lbfgs], ids=["bfgs", "lbfgs"])
+def test_rosenbrock_from_standard_start(make):
+    res = ml_opt.minimize(rosenbrock, jnp.array([-1.2, 1.0]), make(), gtol=1e-8, max_steps=500)
+    assert bool(res.converged), res.message
+    np.testing.assert_allclose(np.asarray(res.params), [1.0, 1.0], atol=1e-7)
+    # Exact counts: every evaluation is the driver's first one or a line-search trial.
+    assert int(res.num_fun_evals) == 1 + int(res.opt_state.num_fun_evals)
+    assert int(res.num_fun_evals) >= int(res.num_steps) + 1
+
+
+def test_bfgs_exact_line_search_on_quadratic_gives_inverse_hessian():
+    """N&W section 6.1 / Theorem (quadratic termination): with exact line searches, BFGS on a
+    strongly convex quadratic has H_n = A^{-1} after n steps (any positive definite H_0)."""
+    n = 5
+    A, b, fun = _quadratic(n, seed=1, cond=30.0)
+    x0 = jnp.asarray(np.random.default_rng(2).normal(size=n))
+    for scaling in (False, True):
+        x, states = _run_updates(bfgs(exact_quadratic(), initial_scaling=scaling), fun, x0, n)
+        np.testing.assert_allclose(np.asarray(states[-1].inv_hessian), np.linalg.inv(A), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(np.asarray(x), np.linalg.solve(A, b), rtol=1e-8)
+        assert all(bool(s.num_fun_evals >= 0) for s in states)
+
+
+def test_bfgs_update_matches_numpy_transcription_of_eq_6_17():
+    """Along a run on Rosenbrock (zoom), each H_{k+1} equals N&W eq. 6.17 in matrix products."""
+    x0 = jnp.array([-1.2, 1.0, -0.5, 0.8])
+    opt = bfgs()
+    state = opt.init(x0)
+    update = jax.jit(lambda g, s, p, v: opt.update(g, s, p, value=v, grad=g, value_fn=rosenbrock))
+    x, (value, grad) = x0, jax.value_and_grad(rosenbrock)(x0)
+    H = np.eye(4)
+    checked = 0
+    for _ in range(15):
+        updates, new_state = update(grad, state, x, value)
+        s = np.asarray(updates)
+        y = np.asarray(new_state.grad) - np.asarray(grad)
+        if bool(new_state.is_identity):  # a failed search resets H (none expected here)
+            H = np.eye(4)
+        elif s @ y > 0:
+            rho = 1.0 / (s @ y)
+            V = np.eye(4) - rho * np.outer(y, s)
+            H = V.T @ H @ V + rho * np.outer(s, s)
+            checked += 1
+        np.testing.assert_allclose(np.asarray(new_state.inv_hessian), H, rtol=1e-9, atol=1e-12)
+        x, state, value, grad = optax.apply_updates(x, updates), new_state, new_state.value, new_state.grad
+    assert checked >= 10
+
+
+def _two_loop_numpy(g, pairs):
+    """N&W Algorithm 7.4 with H_0 = gamma I, gamma from the newest pair (eq. 7.20)."""
+    q = g.copy()
+    alphas = []
+    for s, y in reversed(pairs):
+        a = (s @ q) / (s @ y)
+        alphas.append(a)
+        q = q - a * y
+    s, y = pairs[-1]
+    r = (s @ y) / (y @ y) * q
+    for (s, y), a in zip(pairs, reversed(alphas)):
+        beta = (y @ r) / (s @ y)
+        r = r + s * (a - beta)
+    return r
+
+
+def test_lbfgs_direction_matches_numpy_two_loop():
+    x0 = jnp.array([-1.2, 1.0, -0.5, 0.8, 0.3])
+    m = 3
+    opt = lbfgs(memory_size=m)
+    state = opt.init(x0)
+    update = jax.jit(lambda g, s, p, v: opt.update(g, s, p, value=v, grad=g, value_fn=rosenbrock))
+    x, (value, grad) = x0, jax.value_and_grad(rosenbrock)(x0)
+    pairs = []
+    for k in range(12):
+        updates, new_state = update(grad, state, x, value)
+        if k >= 1 and pairs:
+            # The step is alpha * d with d = -H g from the two-loop recursion: check the direction.
+            d_ref = -_two_loop_numpy(np.asarray(grad), pairs[-m:])
+            u = np.asarray(updates)
+            alpha = (u @ d_ref) / (d_ref @ d_ref)
+            np.testing.assert_allclose(u, alpha * d_ref, rtol=1e-8, atol=1e-14)
+        s, y = np.asarray(updates), np.asarray(new_state.grad) - np.asarray(grad)
+        if s @ y > 0:
+            pairs.append((s, y))
+        x, state, value, grad = optax.apply_updates(x, updates), new_state, new_state.value, new_state.grad
+
+
+# --------------------------------------------------------------------------------------------
+# Curvature guard, resets and stalls
+# --------------------------------------------------------------------------------------------
+
+
+def test_curvature_guard_skips_update_in_concave_region():
+    """f = sum cos(x) near 0 is concave: a backtracking (Armijo-only) step gives s^T y < 0."""
+    fun = lambda x: jnp.sum(jnp.cos(x))
+    x0 = jnp.array([0.5, 0.3])
+    for opt in (bfgs(backtracking()), lbfgs(linesearch=backtracking())):
+        x, states = _run_updates(opt, fun, x0, 1)
+        st = states[0]
+        s = np.asarray(x - x0)
+        y = np.asarray(st.grad) - np.asarray(jax.grad(fun)(x0))
+        assert s @ y < 0 and np.linalg.norm(s) > 0  # the concave step was taken ...
+        leaves = jax.tree.leaves(st)
+        assert all(np.all(np.isfinite(np.asarray(leaf))) for leaf in leaves if jnp.issubdtype(leaf.dtype, jnp.floating))
+        if isinstance(st, BfgsState):  # ... and the update skipped
+            np.testing.assert_array_equal(np.asarray(st.inv_hessian), np.eye(2))
+            assert bool(st.is_identity)
+        else:
+            assert not np.any(np.asarray(st.rho_history)) and not np.any(np.asarray(st.s_history))
+
+
+def test_failed_search_resets_then_stalls_from_steepest_descent():
+    """Finite only at the start: every trial point is NaN, so no line search can succeed."""
+    fun = lambda x: jnp.where(jnp.all(x == 0.0), 0.0, jnp.nan) + jnp.sum(x)
+    x0 = jnp.zeros(3)
+    opt = bfgs()
+    state = opt.init(x0)._replace(inv_hessian=2.0 * jnp.eye(3), is_identity=jnp.array(False))
+    g = jnp.ones(3)
+    update = jax.jit(lambda st: opt.update(g, st, x0, value=jnp.array(0.0), grad=g, value_fn=fun))
+    updates, st = update(state)
+    assert not bool(st.stalled)  # a quasi-Newton direction failed: reset, not stalled
+    assert bool(st.is_identity) and np.array_equal(np.asarray(st.inv_hessian), np.eye(3))
+    np.testing.assert_array_equal(np.asarray(updates), 0.0)
+    updates, st = update(st)
+    assert bool(st.stalled)  # steepest descent failed too: no progress possible
+    for make in (bfgs, lbfgs):
+        res = ml_opt.minimize(fun, x0, make(), gtol=1e-8, max_steps=5)
+        assert int(res.status) == ml_opt.Status.STALLED
+        assert int(res.num_steps) == 1 and float(res.value) == 0.0
+        assert np.all(np.isfinite(np.asarray(res.params)))
+
+
+# --------------------------------------------------------------------------------------------
+# Pytrees, dtypes, jit / vmap, compile once, bad input
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [bfgs, lbfgs], ids=["bfgs", "lbfgs"])
+def test_pytree_params_and_float32(make):
+    A, b, _ = _quadratic(3, seed=3)
+    params = {"w": jnp.zeros((1, 2), jnp.float32), "b": jnp.zeros((), jnp.float32)}
+
+    def fun(p):
+        x = jnp.concatenate([p["w"].ravel(), p["b"][None]])
+        return 0.5 * x @ jnp.asarray(A, jnp.float32) @ x - jnp.asarray(b, jnp.float32) @ x
+
+    res = ml_opt.minimize(fun, params, make(), gtol=1e-4, max_steps=100)
+    assert bool(res.converged), res.message
+    assert jax.tree.map(lambda a: a.dtype, res.params) == {"w": jnp.float32, "b": jnp.float32}
+    x = np.concatenate([np.asarray(res.params["w"]).ravel(), [float(res.params["b"])]])
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), atol=1e-3)
+
+
+@pytest.mark.parametrize("make", [bfgs, lbfgs], ids=["bfgs", "lbfgs"])
+def test_vmap_many_starts_compiles_once_and_matches_single_solves(make):
+    traces = []
+
+    def fun(x):
+        traces.append(1)
+        return rosenbrock(x)
+
+    opt = make()
+    starts = jax.random.uniform(jax.random.key(0), (64, 2), minval=-2.0, maxval=2.0, dtype=jnp.float64)
+    solve = jax.jit(jax.vmap(lambda x0: ml_opt.minimize(fun, x0, opt, gtol=1e-8, max_steps=500)))
+    batched = solve(starts)
+    n_traces = len(traces)
+    solve(starts + 0.01)  # new values, same shapes: no new trace
+    assert len(traces) == n_traces
+    assert bool(jnp.all(batched.converged))
+    for i in range(0, 64, 8):  # the loop of single solves
+        single = ml_opt.minimize(fun, starts[i], opt, gtol=1e-8, max_steps=500)
+        np.testing.assert_allclose(np.asarray(batched.params[i]), np.asarray(single.params), atol=1e-7)
+        assert int(batched.num_steps[i]) == int(single.num_steps)
+        assert int(batched.num_fun_evals[i]) == int(single.num_fun_evals)
+    single_traces = len(traces)
+    ml_opt.minimize(fun, starts[1] + 0.3, opt, gtol=1e-8, max_steps=500)  # the single solve is cached too
+    assert len(traces) == single_traces
+
+
+def test_vmap_over_line_search_hyperparameters():
+    c2s = jnp.array([0.9, 0.5, 0.1])
+
+    def solve(c2):
+        return ml_opt.minimize(rosenbrock, jnp.array([-1.2, 1.0]), bfgs(zoom(c1=1e-4, c2=c2)), gtol=1e-8)
+
+    batched = jax.jit(jax.vmap(solve))(c2s)
+    assert bool(jnp.all(batched.converged))
+    for i, c2 in [(0, 0.9), (2, 0.1)]:
+        single = ml_opt.minimize(rosenbrock, jnp.array([-1.2, 1.0]), bfgs(zoom(c1=1e-4, c2=c2)), gtol=1e-8)
+        assert int(batched.num_fun_evals[i]) == int(single.num_fun_evals)
+        np.testing.assert_allclose(np.asarray(batched.params[i]), np.asarray(single.params), atol=1e-9)
+
+
+def test_direct_update_call_as_optax_transformation():
+    opt = lbfgs()
+    x = jnp.array([-1.2, 1.0])
+    state = opt.init(x)
+    assert isinstance(state, LbfgsState)
+    for _ in range(3):
+        v, g = jax.value_and_grad(rosenbrock)(x)
+        updates, state = opt.update(g, state, x, value=v, grad=g, value_fn=rosenbrock)
+        x = optax.apply_updates(x, updates)
+        np.testing.assert_allclose(float(state.value), float(rosenbrock(x)), rtol=1e-14)
+        assert float(state.value) < float(v)
+
+
+def test_bad_input():
+    x = jnp.array([1.0, 2.0])
+    g = jnp.ones(2)
+    with pytest.raises(TypeError, match="value_fn"):
+        bfgs().update(g, bfgs().init(x), x, value=1.0, grad=g)
+    with pytest.raises(TypeError, match="memory_size"):
+        lbfgs(memory_size=2.5)
+    with pytest.raises(ValueError, match="memory_size"):
+        lbfgs(memory_size=0)
+    with pytest.raises(TypeError, match="linesearch"):
+        bfgs(linesearch="zoom")
+    with pytest.raises(ValueError, match="initial_step"):
+        bfgs(initial_step="big")
+    with pytest.raises(TypeError, match="params"):
+        bfgs().init(jnp.array([1, 2]))
+    with pytest.raises(ValueError, match="grads"):
+        lbfgs().update(jnp.ones(3), lbfgs().init(x), x, value=1.0, value_fn=rosenbrock)
+
+
+# --------------------------------------------------------------------------------------------
+# Moré-Garbow-Hillstrom: against scipy.optimize.minimize
+# --------------------------------------------------------------------------------------------
+
+MGH_GTOL = 1e-5  # scipy's default gtol, on ||grad||_inf for BFGS, CG and L-BFGS-B alike
+# CI subset: every 7th MGH problem by number (1, 8, 15, 22, 29), a rule fixed before looking at results.
+MGH_CI_SUBSET = [1, 8, 15, 22, 29]
+
+
+def mgh_solved(problem, value, grad_norm, gtol):
+    """f within 1e-5 |v| + 1e-10 of f_opt or of a known local minimum (the paper prints 6 digits),
+    or a stationary point (||grad||_inf <= gtol)."""
+    from ml_opt.problems.mgh import LOCAL_MINIMA
+
+    refs = ([problem.f_opt] if problem.f_opt is not None else []) + list(LOCAL_MINIMA.get(problem.name, ()))
+    return bool(grad_norm <= gtol) or any(value - v <= 1e-5 * abs(v) + 1e-10 for v in refs)
+
+
+def mgh_compare(problems, optimizer, scipy_method, gtol=MGH_GTOL):
+    """Runs ``optimizer`` (ml_opt.minimize) and scipy.optimize.minimize on each problem, float64,
+    standard start, same gtol and iteration cap. Returns rows of
+    (name, ours_solved, ours_nfev, scipy_solved, scipy_nfev)."""
+    rows = []
+    for p in problems:
+        x0 = p.init(jax.random.key(0))
+        max_steps = max(1000, 200 * p.dim)
+        res = ml_opt.minimize(p.fun, x0, optimizer, gtol=gtol, max_steps=max_steps)
+        f, g = jax.jit(p.fun), jax.jit(jax.grad(p.fun))
+        options = dict(gtol=gtol, maxiter=max_steps)
+        if scipy_method == "L-BFGS-B":  # same stopping rule: no relative-decrease test
+            options.update(ftol=0.0, maxfun=100 * max_steps)
+        with np.errstate(all="ignore"):
+            ref = scipy.optimize.minimize(lambda z: float(f(z)), np.asarray(x0), jac=lambda z: np.asarray(g(z)),
+                                          method=scipy_method, options=options)
+        rows.append((
+            p.name,
+            mgh_solved(p, float(res.value), float(res.grad_norm), gtol),
+            int(res.num_fun_evals),
+            mgh_solved(p, float(ref.fun), float(np.max(np.abs(np.asarray(g(ref.x))))), gtol),
+            int(ref.nfev),
+        ))
+    return rows
+
+
+def mgh_summary(rows):
+    both = [r for r in rows if r[1] and r[3]]
+    ratios = np.array([r[2] / r[4] for r in both])
+    return dict(
+        ours_solved=sum(r[1] for r in rows),
+        scipy_solved=sum(r[3] for r in rows),
+        missed=[r[0] for r in rows if r[3] and not r[1]],
+        median_ratio=float(np.median(ratios)),
+        max_ratio=float(ratios.max()),
+        worst=both[int(ratios.argmax())][0],
+    )
+
+
+def mgh_table(title, rows):
+    lines = [f"### {title}", "", "| problem | ours solved | ours nfev | scipy solved | scipy nfev | ratio |",
+             "|---|---|---|---|---|---|"]
+    for name, ok, nf, sok, snf in rows:
+        lines.append(f"| {name} | {'yes' if ok else 'no'} | {nf} | {'yes' if sok else 'no'} | {snf} | {nf / snf:.2f} |")
+    s = mgh_summary(rows)
+    lines.append(f"\nsolved: ours {s['ours_solved']}, scipy {s['scipy_solved']}; scipy-solved we miss: {s['missed']}; "
+                 f"fun-eval ratio ours/scipy over problems both solve: median {s['median_ratio']:.3f}, "
+                 f"max {s['max_ratio']:.2f} ({s['worst']})")
+    return "\n".join(lines)
+
+
+def _assert_targets(rows):
+    s = mgh_summary(rows)
+    assert not s["missed"], s
+    assert s["median_ratio"] <= 1.0, s
+    assert s["max_ratio"] <= 2.0, s
+
+
+@pytest.mark.parametrize("make,method", [(bfgs, "BFGS"), (lbfgs, "L-BFGS-B")], ids=["bfgs", "lbfgs"])
+def test_mgh_subset_against_scipy(make, method):
+    from ml_opt.problems.mgh import mgh_problem
+
+    rows = mgh_compare([mgh_problem(k) for k in MGH_CI_SUBSET], make(), method)
+    _assert_targets(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make,method", [(bfgs, "BFGS"), (lbfgs, "L-BFGS-B")], ids=["bfgs", "lbfgs"])
+def test_mgh_full_against_scipy(make, method):
+    from ml_opt.problems.mgh import mgh_problems
+
+    rows = mgh_compare(mgh_problems(), make(), method)
+    print("\n" + mgh_table(f"{make.__name__} vs scipy {method} (gtol {MGH_GTOL:g})", rows))
+    _assert_targets(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", [bfgs, lbfgs], ids=["bfgs", "lbfgs"])
+def test_vmap_1000_rosenbrock_starts(make):
+    starts = jax.random.uniform(jax.random.key(1), (1000, 2), minval=-2.0, maxval=2.0, dtype=jnp.float64)
+    opt = make()
+    batched = jax.jit(jax.vmap(lambda x0: ml_opt.minimize(rosenbrock, x0, opt, gtol=1e-8, max_steps=1000)))(starts)
+    assert bool(jnp.all(batched.converged))
+    for i in range(0, 1000, 50):
+        single = ml_opt.minimize(rosenbrock, starts[i], opt, gtol=1e-8, max_steps=1000)
+        np.testing.assert_allclose(np.asarray(batched.params[i]), np.asarray(single.params), atol=1e-7)
