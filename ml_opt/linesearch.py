@@ -42,12 +42,14 @@ The API (stable; :mod:`ml_opt.newton`, :mod:`ml_opt.quasi_newton` and
   direction that is not a descent direction, ``grad^T d >= 0``, where it evaluates nothing) returns
   ``success=False`` and the best point it saw: the lowest value among the trials that satisfy
   sufficient decrease, or, if none does, step 0 (no move: ``value``/``grad`` are the ones passed in).
-  Near a minimiser, where the predicted change :math:`\alpha |\phi'(0)|` is below the rounding
-  noise of ``f`` (taken as 100 ulps of ``f(x)``), :func:`zoom` also accepts an *approximate Wolfe*
-  point (Hager & Zhang 2005): a value within that noise of ``f(x)``, the curvature condition, and
-  the slope form of sufficient decrease, :math:`\phi'(\alpha) \le (1 - 2c_1)|\phi'(0)|`.
   It never returns a non-finite value from a trial step: a trial where ``f`` or its slope is
   non-finite counts as a failed sufficient-decrease test and the search steps back.
+* **Rounding floor.** Near a minimiser, where the predicted change :math:`\alpha |\phi'(0)|` is
+  below the rounding noise of ``f`` (taken as 100 ulps of ``f(x)``), :func:`zoom` steers by slopes
+  and also accepts an *approximate Wolfe* point (Hager & Zhang 2005): a value within that noise of
+  ``f(x)``, the curvature condition, and the slope form of sufficient decrease,
+  :math:`\phi'(\alpha) \le (1 - 2c_1)|\phi'(0)|`. So gradients keep shrinking below the
+  resolution of ``f`` instead of the search failing there.
 
 References:
   Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, section 3.5 (Algorithms 3.1, 3.5, 3.6;

@@ -35,8 +35,8 @@ Robustness, by construction:
   possible: the state says ``stalled`` and :func:`ml_opt.minimize` stops.
 * **Initial step.** The very first line search along :math:`-\nabla f_0` starts at
   :math:`\min(1, 1.01/\|\nabla f_0\|_2)`, a move of about unit length (N&W section 3.5). Then
-  ``lbfgs`` tries the unit step (its :math:`H_k^0 = \gamma_k I` fixes the scale); ``bfgs`` by
-  default N&W eq. 3.60 capped at 1 (see :func:`bfgs`).
+  ``lbfgs`` tries the unit step (its :math:`H_k^0 = \gamma_k I` fixes the scale; after a reset,
+  N&W eq. 3.60 capped at 1); ``bfgs`` by default eq. 3.60 capped at 1 (see :func:`bfgs`).
 * **Initial scaling.** ``lbfgs`` scales :math:`H_k^0` by :math:`\gamma_k` (eq. 7.20) at every
   step; ``bfgs`` can rescale :math:`H_0` by eq. 6.20 (``initial_scaling=True``; see there why it
   is off by default).
@@ -104,11 +104,13 @@ class LbfgsState(NamedTuple):
 
     Attributes:
       count: updates made (int32).
-      s_history: the last ``memory_size`` steps :math:`s_i`, oldest first, ``(m, n)``; unused rows
-        are zero.
+      s_history: the last ``memory_size`` steps :math:`s_i`, ``(m, n)``, a ring buffer (each new pair
+        overwrites the oldest row in place); unused rows are zero.
       y_history: the matching gradient changes :math:`y_i`, ``(m, n)``.
-      rho_history: :math:`1 / s_i^\\top y_i`, ``(m,)``; 0 for unused rows (which then do nothing in
-        the two-loop recursion).
+      rho_history: :math:`1 / s_i^\\top y_i`, ``(m,)``; 0 for unused or dropped rows (which then do
+        nothing in the two-loop recursion).
+      head: the row the next pair goes to; the newest pair is row ``(head - 1) % m`` (int32).
+      prev_value: the objective at the start of the last update (the initial step after a reset).
       value, grad, num_fun_evals, num_grad_evals, stalled: as in :class:`BfgsState`.
     """
 
@@ -116,6 +118,8 @@ class LbfgsState(NamedTuple):
     s_history: Array
     y_history: Array
     rho_history: Array
+    head: Array
+    prev_value: Array
     value: Array
     grad: PyTree
     num_fun_evals: Array
@@ -321,22 +325,27 @@ def bfgs(
 # --------------------------------------------------------------------------------------------
 
 
-def _two_loop(g: Array, s_hist: Array, y_hist: Array, rho_hist: Array, gamma: Array) -> Array:
-    """H g by the two-loop recursion (N&W Algorithm 7.4), rows oldest first; H_0 = gamma I."""
+def _two_loop(g: Array, s_hist: Array, y_hist: Array, rho_hist: Array, newest: Array, gamma: Array) -> Array:
+    """H g by the two-loop recursion (N&W Algorithm 7.4) with H_0 = gamma I.
 
-    def newest_first(q, syr):
-        s, y, rho = syr
-        alpha = rho * (s @ q)
-        return q - alpha * y, alpha
+    The pairs sit in a ring buffer whose newest row is ``newest``; rows with ``rho = 0`` (unused,
+    or dropped at a reset) contribute nothing.
+    """
+    m = rho_hist.shape[0]
+    newest_first = (newest - jnp.arange(m)) % m
 
-    q, alphas = jax.lax.scan(newest_first, g, (s_hist, y_hist, rho_hist), reverse=True)
+    def backward(q, i):
+        alpha = rho_hist[i] * (s_hist[i] @ q)
+        return q - alpha * y_hist[i], alpha
 
-    def oldest_first(r, syra):
-        s, y, rho, alpha = syra
-        beta = rho * (y @ r)
-        return r + (alpha - beta) * s, None
+    q, alphas = jax.lax.scan(backward, g, newest_first)
 
-    r, _ = jax.lax.scan(oldest_first, gamma * q, (s_hist, y_hist, rho_hist, alphas))
+    def forward(r, i_alpha):
+        i, alpha = i_alpha
+        beta = rho_hist[i] * (y_hist[i] @ r)
+        return r + (alpha - beta) * s_hist[i], None
+
+    r, _ = jax.lax.scan(forward, gamma * q, (newest_first, alphas), reverse=True)
     return r
 
 
@@ -385,6 +394,8 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
             s_history=jnp.zeros((m, x.size), x.dtype),
             y_history=jnp.zeros((m, x.size), x.dtype),
             rho_history=jnp.zeros((m,), x.dtype),
+            head=zero,
+            prev_value=jnp.zeros([], x.dtype),
             value=jnp.zeros([], x.dtype),
             grad=jax.tree.map(jnp.zeros_like, params),
             num_fun_evals=zero,
@@ -396,14 +407,19 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         fun, value, grad_tree, x, g, unravel, extra = _current_point(
             "lbfgs", grads, params, value, grad, value_fn, fn_kwargs
         )
-        empty = state.rho_history[-1] == 0  # the newest row is the last; zero means no pair stored
-        s_last, y_last = state.s_history[-1], state.y_history[-1]
+        newest = (state.head - 1) % m
+        empty = state.rho_history[newest] == 0  # no pair stored since the start or the last reset
+        s_last, y_last = state.s_history[newest], state.y_history[newest]
         gamma = jnp.where(empty, 1.0, (s_last @ y_last) / jnp.where(empty, 1.0, y_last @ y_last))
-        d = -_two_loop(g, state.s_history, state.y_history, state.rho_history, gamma.astype(x.dtype))
+        d = -_two_loop(g, state.s_history, state.y_history, state.rho_history, newest, gamma.astype(x.dtype))
         slope = g @ d
         steepest = empty | ~(slope < 0)
         d = jnp.where(steepest, -g, d)
-        init_step = jnp.where(steepest, _first_step(g), jnp.ones([], x.dtype))
+        value = jnp.asarray(value, x.dtype)
+        # The unit step, but along -g: the first step of unit length, after a reset eq. 3.60.
+        init_step = jnp.where(
+            state.count == 0, _first_step(g), jnp.where(steepest, _interpolated_step(value, state.prev_value, g @ d), 1.0)
+        ).astype(x.dtype)
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step)
 
@@ -414,21 +430,23 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         use_pair = ls.success & _curvature_ok(s, y, sy)
         rho = jnp.where(use_pair, 1.0 / jnp.where(use_pair, sy, 1.0), 0.0).astype(x.dtype)
 
-        def push(hist, row):  # drop the oldest row, append the newest
-            return jnp.concatenate([hist[1:], row[None]], axis=0)
-
         failed = ~ls.success
-        keep = ~failed
-
-        def new_history(hist, row):
-            updated = jnp.where(use_pair, push(hist, row), hist)
-            return jnp.where(keep, updated, jnp.zeros_like(hist))
+        # Write the pair over the oldest row (in place); a skipped pair leaves the buffer as it was;
+        # a failed search drops every pair (rho = 0 makes a row inert).
+        h = state.head
+        s_history = state.s_history.at[h].set(jnp.where(use_pair, s, state.s_history[h]))
+        y_history = state.y_history.at[h].set(jnp.where(use_pair, y, state.y_history[h]))
+        rho_history = state.rho_history.at[h].set(jnp.where(use_pair, rho, state.rho_history[h]))
+        rho_history = jnp.where(failed, jnp.zeros_like(rho_history), rho_history)
+        head = jnp.where(use_pair, (h + 1) % m, h).astype(jnp.int32)
 
         new_state = LbfgsState(
             count=optax.safe_increment(state.count),
-            s_history=new_history(state.s_history, s),
-            y_history=new_history(state.y_history, y),
-            rho_history=new_history(state.rho_history, rho),
+            s_history=s_history,
+            y_history=y_history,
+            rho_history=rho_history,
+            head=head,
+            prev_value=value,
             value=jnp.asarray(ls.value, x.dtype),
             grad=ls.grad,
             num_fun_evals=state.num_fun_evals + ls.num_fun_evals + extra,

@@ -1,0 +1,263 @@
+"""Timing of ml_opt's second-order solvers against scipy.optimize and optax.lbfgs, in one run.
+
+    python -m benchmarks.second_order_timing            # full run (a few minutes on a laptop CPU)
+    python -m benchmarks.second_order_timing --quick    # fewer repeats, 200 scipy multi-start solves
+
+What is measured (float64, ``||grad||_inf <= gtol``, same ``gtol`` for everyone):
+
+* **Per solve**, on 2-D Rosenbrock from (-1.2, 1) and extended Rosenbrock (MGH 21) with n = 100 and
+  n = 1000 from the standard start:
+
+  - ``ml_opt.minimize`` with ``bfgs()``, ``lbfgs()``, ``nonlinear_cg()``: *first call* (trace and
+    compile included: a fresh objective function, so nothing is cached), *compile* alone (ahead of
+    time: ``jax.jit(...).lower(x0).compile()`` on another fresh objective) and *steady state*
+    (median of repeated calls of the compiled program, ``block_until_ready``);
+  - ``scipy.optimize.minimize`` with BFGS, L-BFGS-B (``ftol=0``: the same gradient stopping rule)
+    and CG, objective and gradient one ``jax.jit``-compiled ``value_and_grad`` (``jac=True``);
+    *first call* is compiling that function plus a solve; for n >= 1000 one solve is timed (scipy's
+    BFGS update costs O(n^3) per step there);
+  - ``optax.lbfgs()`` in its documented loop (``optax.value_and_grad_from_state``, the update with
+    ``value``, ``grad`` and ``value_fn``) inside a jitted ``lax.while_loop`` with the same stopping
+    rule; first call and compile alone measured the same way.
+
+* **Multi-start throughput**: 1000 starting points of 2-D Rosenbrock, uniform in [-2, 2]^2, solved
+  by ``jax.jit(jax.vmap(minimize))`` (steady state) against a Python loop of scipy solves of the
+  same points (with ``--quick`` the loop runs 200 of them and is scaled to 1000).
+
+Targets: steady state <= 1/10 of scipy's time; compile <= optax.lbfgs's; multi-start >= 100x
+scipy's throughput. The run prints Markdown tables. Timings on a shared machine are noisy: compare
+within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+import scipy  # noqa: E402
+import scipy.optimize  # noqa: E402
+from optax import tree_utils as otu  # noqa: E402
+
+import ml_opt  # noqa: E402
+from ml_opt.conjugate_gradient import nonlinear_cg  # noqa: E402
+from ml_opt.quasi_newton import bfgs, lbfgs  # noqa: E402
+
+GTOL = 1e-5
+PAIRS = [("bfgs", bfgs, "BFGS"), ("lbfgs", lbfgs, "L-BFGS-B"), ("nonlinear_cg", nonlinear_cg, "CG")]
+
+
+def make_rosenbrock():
+    """A fresh extended-Rosenbrock function object (so no jit cache is shared between first calls)."""
+
+    def fun(x):
+        return jnp.sum(100.0 * (x[1::2] - x[::2] ** 2) ** 2 + (1.0 - x[::2]) ** 2)
+
+    return fun
+
+
+def standard_start(n):
+    return jnp.tile(jnp.array([-1.2, 1.0]), n // 2)
+
+
+def max_steps_for(n):
+    return max(1000, 200 * n)
+
+
+def _time(fn, repeats):
+    times = []
+    out = None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+# --------------------------------------------------------------------------------------------
+# The contenders
+# --------------------------------------------------------------------------------------------
+
+
+def time_ml_opt(make_opt, n, repeats):
+    fun = make_rosenbrock()
+    x0 = standard_start(n)
+    opt = make_opt()
+    t = time.perf_counter()
+    res = jax.block_until_ready(ml_opt.minimize(fun, x0, opt, gtol=GTOL, max_steps=max_steps_for(n)))
+    first = time.perf_counter() - t
+    steady, res = _time(lambda: ml_opt.minimize(fun, x0, opt, gtol=GTOL, max_steps=max_steps_for(n)), repeats)
+    # Compile alone (ahead of time; trace + XLA compile), on yet another fresh objective.
+    fresh, opt = make_rosenbrock(), make_opt()
+    t = time.perf_counter()
+    jax.jit(lambda x: ml_opt.minimize(fresh, x, opt, gtol=GTOL, max_steps=max_steps_for(n))).lower(x0).compile()
+    compile_s = time.perf_counter() - t
+    return dict(first=first, compile=compile_s, steady=steady, nfev=int(res.num_fun_evals), ok=bool(res.converged),
+                f=float(res.value))
+
+
+def _scipy_solve(value_and_grad, x0, method, n):
+    options = dict(gtol=GTOL, maxiter=max_steps_for(n))
+    if method == "L-BFGS-B":
+        options.update(ftol=0.0, maxfun=100 * max_steps_for(n))
+
+    def fg(x):
+        v, g = value_and_grad(x)
+        return float(v), np.asarray(g)
+
+    return scipy.optimize.minimize(fg, np.asarray(x0), jac=True, method=method, options=options)
+
+
+def time_scipy(method, n, repeats):
+    """First call = compiling the jitted value_and_grad + one solve; steady = median of solves."""
+    value_and_grad = jax.jit(jax.value_and_grad(make_rosenbrock()))
+    x0 = np.asarray(standard_start(n))
+    t = time.perf_counter()
+    jax.block_until_ready(value_and_grad(x0))
+    compile_s = time.perf_counter() - t
+    steady, res = _time(lambda: _scipy_solve(value_and_grad, x0, method, n), repeats)
+    ok = bool(np.max(np.abs(np.asarray(value_and_grad(res.x)[1]))) <= GTOL)
+    return dict(first=compile_s + steady, steady=steady, nfev=int(res.nfev), ok=ok, f=float(res.fun))
+
+
+def optax_lbfgs_solver(fun, max_steps):
+    """optax.lbfgs in its documented loop, in one jitted lax.while_loop."""
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(fun)
+
+    def step(carry):
+        params, state = carry
+        value, grad = value_and_grad(params, state=state)
+        updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=fun)
+        return optax.apply_updates(params, updates), state
+
+    def keep_going(carry):
+        _, state = carry
+        count = otu.tree_get(state, "count")
+        grad = otu.tree_get(state, "grad")
+        return (count == 0) | ((count < max_steps) & (otu.tree_norm(grad, ord=jnp.inf) > GTOL))
+
+    @jax.jit
+    def solve(x0):
+        params, state = jax.lax.while_loop(keep_going, step, (x0, opt.init(x0)))
+        return params, otu.tree_get(state, "value"), otu.tree_get(state, "count")
+
+    return solve
+
+
+def time_optax_lbfgs(n, repeats):
+    fun = make_rosenbrock()
+    solve = optax_lbfgs_solver(fun, max_steps_for(n))
+    x0 = standard_start(n)
+    t = time.perf_counter()
+    jax.block_until_ready(solve(x0))
+    first = time.perf_counter() - t
+    steady, (params, value, count) = _time(lambda: solve(x0), repeats)
+    ok = bool(jnp.max(jnp.abs(jax.grad(fun)(params))) <= GTOL)
+    fresh = optax_lbfgs_solver(make_rosenbrock(), max_steps_for(n))
+    t = time.perf_counter()
+    fresh.lower(x0).compile()
+    compile_s = time.perf_counter() - t
+    return dict(first=first, compile=compile_s, steady=steady, nfev=None, ok=ok, f=float(value), steps=int(count))
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-start
+# --------------------------------------------------------------------------------------------
+
+
+def multistart(make_opt, method, starts, scipy_count, repeats):
+    fun = make_rosenbrock()
+    opt = make_opt()
+    solve = jax.jit(jax.vmap(lambda x0: ml_opt.minimize(fun, x0, opt, gtol=GTOL, max_steps=1000)))
+    jax.block_until_ready(solve(starts))  # compile
+    ours, res = _time(lambda: solve(starts), repeats)
+    value_and_grad = jax.jit(jax.value_and_grad(fun))
+    value_and_grad(starts[0])  # compile
+    np_starts = np.asarray(starts)
+    t = time.perf_counter()
+    ok = 0
+    for x0 in np_starts[:scipy_count]:
+        r = _scipy_solve(value_and_grad, x0, method, 2)
+        ok += bool(np.max(np.abs(np.asarray(value_and_grad(r.x)[1]))) <= GTOL)
+    theirs = (time.perf_counter() - t) * len(np_starts) / scipy_count
+    return dict(ours=ours, theirs=theirs, ours_ok=int(jnp.sum(res.converged)), theirs_ok=ok, scipy_count=scipy_count)
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def _ms(t):
+    return f"{1e3 * t:.2f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats; 200 scipy multi-start solves")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[2, 100, 1000], help="problem sizes n (even)")
+    parser.add_argument("--starts", type=int, default=1000, help="multi-start: number of starting points")
+    args = parser.parse_args(argv)
+    repeats = 3 if args.quick else 7
+
+    print(f"# ml_opt second-order timing\n\njax {jax.__version__} on {jax.devices()[0].platform} "
+          f"({jax.devices()[0].device_kind}), optax {optax.__version__}, scipy {scipy.__version__}, "
+          f"numpy {np.__version__}, {platform.processor() or platform.machine()}; float64; gtol {GTOL:g} "
+          f"(inf-norm of the gradient); median of {repeats} runs.\n")
+    print("## Per solve\n")
+    print("| problem | n | ml_opt solver | steady | first call | compile | nfev | scipy method | steady | first call "
+          "| nfev | steady speed-up | optax.lbfgs steady | optax.lbfgs first call | optax.lbfgs compile |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    summary = []
+    for n in args.sizes:
+        name = "rosenbrock" if n == 2 else "extended_rosenbrock"
+        ox = time_optax_lbfgs(n, repeats)
+        for label, make_opt, method in PAIRS:
+            ours = time_ml_opt(make_opt, n, repeats)
+            theirs = time_scipy(method, n, 1 if n >= 1000 else repeats)  # scipy's BFGS is O(n^3) per step
+            speedup = theirs["steady"] / ours["steady"]
+            optax_cols = (f"{_ms(ox['steady'])}{'' if ox['ok'] else ' (not converged)'} | {_ms(ox['first'])} | "
+                          f"{_ms(ox['compile'])}" if label == "lbfgs" else " | | ")
+            print(f"| {name} | {n} | {label} | {_ms(ours['steady'])} | {_ms(ours['first'])} | {_ms(ours['compile'])} | "
+                  f"{ours['nfev']}{'' if ours['ok'] else ' (not converged)'} | {method} | {_ms(theirs['steady'])} | "
+                  f"{_ms(theirs['first'])} | {theirs['nfev']}{'' if theirs['ok'] else ' (not converged)'} | "
+                  f"{speedup:.1f}x | {optax_cols} |", flush=True)
+            summary.append((name, n, label, speedup, ours, ox))
+
+    print(f"\n## Multi-start: {args.starts} starts of 2-D Rosenbrock in [-2, 2]^2\n")
+    print("| ml_opt solver | vmapped steady | converged | scipy method | Python loop | converged | throughput ratio |")
+    print("|---|---|---|---|---|---|---|")
+    starts = jax.random.uniform(jax.random.key(0), (args.starts, 2), minval=-2.0, maxval=2.0, dtype=jnp.float64)
+    scipy_count = min(args.starts, 200 if args.quick else args.starts)
+    ratios = []
+    for label, make_opt, method in PAIRS:
+        m = multistart(make_opt, method, starts, scipy_count, repeats)
+        ratio = m["theirs"] / m["ours"]
+        ratios.append((label, ratio))
+        loop = _ms(m["theirs"]) + ("" if scipy_count == args.starts else f" (scaled from {scipy_count})")
+        print(f"| {label} | {_ms(m['ours'])} | {m['ours_ok']}/{args.starts} | {method} | {loop} | "
+              f"{m['theirs_ok']}/{scipy_count} | {ratio:.0f}x |", flush=True)
+
+    print("\n## Targets\n")
+    for name, n, label, speedup, ours, ox in summary:
+        flags = []
+        flags.append(f"steady {speedup:.1f}x scipy ({'met' if speedup >= 10 else 'MISSED'}: >= 10x)")
+        flags.append(f"compile {ours['compile']:.2f} s vs optax.lbfgs {ox['compile']:.2f} s "
+                     f"({'met' if ours['compile'] <= ox['compile'] else 'MISSED'})")
+        flags.append(f"first call {ours['first']:.2f} s vs optax.lbfgs {ox['first']:.2f} s")
+        print(f"- {name} n={n} {label}: " + "; ".join(flags))
+    for label, ratio in ratios:
+        print(f"- multi-start {label}: {ratio:.0f}x scipy ({'met' if ratio >= 100 else 'MISSED'}: >= 100x)")
+
+
+if __name__ == "__main__":
+    main()
