@@ -294,7 +294,15 @@ def _run(cfg: _Config, params, opt_state, rest, data, key, start_epoch):
             return value, nnx.as_pure(new_rest)
 
     def checked(p, r, batch):
-        value, new_rest = objective(p, r, batch)
+        try:
+            value, new_rest = objective(p, r, batch)
+        except (TypeError, ValueError) as error:  # e.g. a dot_general shape mismatch
+            shapes = jax.tree.map(lambda x: tuple(x.shape), batch)
+            raise ValueError(
+                    f"loss failed on a minibatch of data with shapes {shapes} (the batch axis first); "
+                    f"check that each example of data has the shape the model takes as input. "
+                    f"The error was: {error}"
+            ) from error
         if jnp.shape(value) != () or not jnp.issubdtype(jnp.result_type(value), jnp.floating):
             raise TypeError(
                     f"loss must return a floating-point scalar; got shape {jnp.shape(value)} "

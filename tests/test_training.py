@@ -459,6 +459,47 @@ def test_nnx_optimizer_second_order_recipe():
     np.testing.assert_allclose(model.kernel[...][:, 0], _normal_equations(data), atol=1e-8)
 
 
+def test_logistic_regression_with_ml_opt_lbfgs_in_nnx_optimizer_matches_sklearn():
+    # The same recipe with ml_opt.lbfgs, on L2-regularised logistic regression (breast cancer).
+    # scikit-learn minimises C sum_i loss_i + |w|^2 / 2 (intercept unpenalised): the mean loss
+    # + l2/2 |w|^2 below has the same minimiser for C = 1 / (l2 m).
+    from sklearn.linear_model import LogisticRegression
+
+    from ml_opt.problems.datasets import load_split
+
+    x, y, _, _ = load_split("breast_cancer")
+    l2, m = 1e-2, len(y)
+    reference = LogisticRegression(C=1.0 / (l2 * m), solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(x, y)
+
+    data = {"x": jnp.asarray(x), "y": jnp.asarray(y, jnp.float64)}
+    model = nnx.Linear(x.shape[1], 1, kernel_init=nnx.initializers.zeros, param_dtype=jnp.float64,
+                       rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, ml_opt.lbfgs(), wrt=nnx.Param)
+
+    def loss(model, batch):
+        z = model(batch["x"])[:, 0]
+        return jnp.mean(jax.nn.softplus(z) - batch["y"] * z) + 0.5 * l2 * jnp.sum(model.kernel[...] ** 2)
+
+    @nnx.jit
+    def train_step(model, optimizer, batch):
+        graphdef, _, rest = nnx.split(model, nnx.Param, ...)
+        value_fn = lambda p: loss(nnx.merge(graphdef, p, rest), batch)
+        value, grads = nnx.value_and_grad(loss)(model, batch)
+        optimizer.update(model, grads, value=value, grad=grads, value_fn=value_fn)
+
+    for _ in range(100):
+        train_step(model, optimizer, data)
+    np.testing.assert_allclose(model.kernel[...][:, 0], reference.coef_[0], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(model.bias[...], reference.intercept_, rtol=0, atol=1e-4)
+
+
+def test_batch_that_does_not_fit_the_model_is_named():
+    model = nnx.Linear(D + 1, 1, rngs=nnx.Rngs(0))  # takes D + 1 features; data has D
+    with pytest.raises(ValueError, match=r"data with shapes .*'x': \(8, 4\)"):
+        fit(lambda m, b: jnp.mean((m(b["x"])[:, 0] - b["y"]) ** 2), model, optax.sgd(0.1),
+            _least_squares_data(), epochs=1, batch_size=8, key=jax.random.key(0))
+
+
 class _LinenNet:
     """A Linen MLP, built lazily so that importing this file does not import flax.linen."""
 
