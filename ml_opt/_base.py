@@ -92,6 +92,38 @@ def check_scalar(
         raise ValueError(f"{name} must be {bound}, got {value!r}")
 
 
+def check_integer(
+        value: Any,
+        name: str,
+        *,
+        lower: int | None = None,
+        static: bool = False,
+        optional: bool = False,
+) -> None:
+    """Checks an integer hyperparameter (an iteration cap, a memory size) is an integer ``>= lower``.
+
+    A bool is not an integer here. By default a JAX integer scalar is accepted too, and checked as
+    :func:`check_scalar` checks (a traced one is passed through). ``static=True`` asks for a Python
+    (or NumPy) int, for a value that fixes array shapes or a Python loop. ``optional=True`` accepts
+    None (the argument's "not set").
+
+    Raises:
+        TypeError (not an integer) or ValueError (below ``lower``) naming ``name``.
+    """
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or (
+            (static or isinstance(value, numbers.Number)) and not isinstance(value, numbers.Integral)
+    ):
+        kind = "a Python int" if static else "an integer"
+        none = " or None" if optional else ""
+        raise TypeError(f"{name} must be {kind}{none}, got {value!r}")
+    if not static:
+        check_scalar(value, name, lower=lower)
+    elif lower is not None and value < lower:
+        raise ValueError(f"{name} must be >= {lower}, got {value}")
+
+
 def check_learning_rate(learning_rate: ScalarOrSchedule, name: str = "learning_rate") -> None:
     """A learning rate is a positive finite scalar or a schedule ``count -> scalar``."""
     if callable(learning_rate):

@@ -54,7 +54,6 @@ References:
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -62,9 +61,9 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ml_opt._base import check_params
+from ml_opt._base import check_integer, check_params
+from ml_opt._solver import current_point, first_step, interpolated_step, resolve_linesearch, scaled
 from ml_opt.linesearch import LineSearch, LineSearchResult, zoom
-from ml_opt.quasi_newton import _check_linesearch, _current_point, _first_step, _interpolated_step, _scaled_updates
 
 Array = jax.Array
 PyTree = Any
@@ -198,15 +197,8 @@ def nonlinear_cg(
     if method not in _METHODS:
         raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
     beta_fn = _METHODS[method]
-    if restart_every is not None:
-        if isinstance(restart_every, bool) or (
-            isinstance(restart_every, numbers.Number) and not isinstance(restart_every, numbers.Integral)
-        ):
-            raise TypeError(f"restart_every must be an integer or None, got {restart_every!r}")
-        if isinstance(restart_every, numbers.Integral) and restart_every < 1:
-            raise ValueError(f"restart_every must be >= 1, got {restart_every}")
-    linesearch = zoom(c1=1e-4, c2=0.4) if linesearch is None else linesearch
-    _check_linesearch(linesearch)
+    check_integer(restart_every, "restart_every", lower=1, optional=True)
+    linesearch = resolve_linesearch(linesearch, "nonlinear_cg", default=zoom(c1=1e-4, c2=0.4))
 
     def init_fn(params) -> CgState:
         check_params(params)
@@ -229,7 +221,7 @@ def nonlinear_cg(
         )
 
     def update_fn(grads, state: CgState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
-        fun, value, grad_tree, x, g, unravel, extra = _current_point(
+        fun, value, grad_tree, x, g, unravel, extra = current_point(
             "nonlinear_cg", grads, params, value, grad, value_fn, fn_kwargs
         )
         value = jnp.asarray(value, x.dtype)
@@ -247,7 +239,7 @@ def nonlinear_cg(
         ratio = state.prev_step * state.prev_slope / slope
         ratio = jnp.where(jnp.isfinite(ratio) & (ratio > 0), ratio, 1.0)
         init_step = jnp.where(
-            state.count == 0, _first_step(g), _interpolated_step(value, state.prev_value, slope, fallback=ratio)
+            state.count == 0, first_step(g), interpolated_step(value, state.prev_value, slope, fallback=ratio)
         )
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(
@@ -270,6 +262,6 @@ def nonlinear_cg(
             num_grad_evals=state.num_grad_evals + ls.num_grad_evals,
             stalled=failed & restart & (ls.step == 0),
         )
-        return _scaled_updates(ls.step, d_tree), new_state
+        return scaled(ls.step, d_tree), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 
-from ml_opt._base import check_scalar
+from ml_opt._base import check_integer, check_scalar
 
 Initializer = Callable[..., jax.Array]
 
@@ -72,10 +71,7 @@ def sparse(k: int = 15, stddev: float = 1.0) -> Initializer:
       initialization). I. Sutskever, J. Martens, G. Dahl and G. Hinton, "On the importance of
       initialization and momentum in deep learning", ICML 2013.
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an int, got {type(k).__name__} {k!r}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    check_integer(k, "k", lower=1, static=True)
     check_scalar(stddev, "stddev", lower=0.0, lower_open=True)
     k = int(k)
 

@@ -63,7 +63,6 @@ References:
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -72,9 +71,9 @@ import jax.scipy.linalg
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ml_opt._base import check_params, check_scalar
+from ml_opt._base import check_integer, check_params, check_scalar
+from ml_opt._solver import objective_at, resolve_linesearch, step_along
 from ml_opt.linesearch import LineSearch
-from ml_opt.newton import _objective, _resolve_linesearch, _step_along
 
 Array = jax.Array
 PyTree = Any
@@ -213,7 +212,7 @@ def gauss_newton(
       Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, section 10.3.
     """
     _check_residual_fn(residual_fn, "gauss_newton")
-    ls = _resolve_linesearch(linesearch, "gauss_newton")
+    ls = resolve_linesearch(linesearch, "gauss_newton")
 
     def init_fn(params) -> GaussNewtonState:
         check_params(params)
@@ -233,10 +232,10 @@ def gauss_newton(
         )
 
     def update_fn(grads, state: GaussNewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
-        fun, value, grad_tree, extra = _objective("gauss_newton", grads, params, value, grad, value_fn, fn_kwargs)
+        fun, value, grad_tree, extra = objective_at("gauss_newton", grads, params, value, grad, value_fn, fn_kwargs)
         r, jac, x, unravel = _residuals_and_jacobian(residual_fn, params, fn_kwargs)
         d = jnp.linalg.lstsq(jac, -r)[0]
-        step = _step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
+        step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
         new_state = GaussNewtonState(
             count=optax.safe_increment(state.count),
             value=step.value,
@@ -322,9 +321,7 @@ def levenberg_marquardt(
     """
     _check_residual_fn(residual_fn, "levenberg_marquardt")
     check_scalar(initial_damping, "initial_damping", lower=0.0, lower_open=True)
-    if isinstance(max_trials, bool) or (isinstance(max_trials, numbers.Number) and not isinstance(max_trials, numbers.Integral)):
-        raise TypeError(f"max_trials must be an integer, got {max_trials!r}")
-    check_scalar(max_trials, "max_trials", lower=1)
+    check_integer(max_trials, "max_trials", lower=1)
 
     def init_fn(params) -> LevenbergMarquardtState:
         check_params(params)
@@ -346,7 +343,7 @@ def levenberg_marquardt(
         )
 
     def update_fn(grads, state: LevenbergMarquardtState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
-        fun, value, grad_tree, extra = _objective("levenberg_marquardt", grads, params, value, grad, value_fn, fn_kwargs)
+        fun, value, grad_tree, extra = objective_at("levenberg_marquardt", grads, params, value, grad, value_fn, fn_kwargs)
         r, jac, x, unravel = _residuals_and_jacobian(residual_fn, params, fn_kwargs)
         dtype = x.dtype
         col_norms = jnp.linalg.norm(jac, axis=0)

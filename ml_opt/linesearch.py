@@ -62,14 +62,13 @@ References:
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from optax import tree_utils as otu
 
-from ml_opt._base import check_scalar
+from ml_opt._base import check_integer, check_scalar
 
 Array = jax.Array
 PyTree = Any
@@ -123,14 +122,6 @@ class LineSearch(NamedTuple):
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _check_max_steps(max_steps: Any) -> None:
-    if isinstance(max_steps, bool):
-        raise TypeError(f"max_steps must be an integer, got {max_steps!r}")
-    if isinstance(max_steps, numbers.Number) and not isinstance(max_steps, numbers.Integral):
-        raise TypeError(f"max_steps must be an integer, got {max_steps!r}")
-    check_scalar(max_steps, "max_steps", lower=1)
 
 
 def _axpy(x: PyTree, alpha: Array, d: PyTree) -> PyTree:
@@ -269,7 +260,7 @@ def zoom(
             raise ValueError(f"zoom needs c1 <= c2; got c1={c1!r}, c2={c2!r}")
     except (TypeError, jax.errors.ConcretizationTypeError):
         pass  # traced: not checked
-    _check_max_steps(max_steps)
+    check_integer(max_steps, "max_steps", lower=1)
     check_scalar(interpolation_margin, "interpolation_margin", lower=0.0, upper=0.5, lower_open=True, upper_open=True)
     low, high = extrapolation_bounds
     if not (1.0 <= float(low) <= float(high)):
@@ -476,7 +467,7 @@ def backtracking(
     """
     check_scalar(c1, "c1", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
     check_scalar(shrink, "shrink", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
-    _check_max_steps(max_steps)
+    check_integer(max_steps, "max_steps", lower=1)
 
     def search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult:
         dtype = _scalar_dtype(value)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -29,7 +28,7 @@ import jax.numpy as jnp
 import optax
 from optax import tree_utils as otu
 
-from ml_opt._base import check_params, check_scalar
+from ml_opt._base import check_integer, check_params, check_scalar
 
 PyTree = Any
 
@@ -239,10 +238,7 @@ def minimize(
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
     if not isinstance(args, tuple):
         raise TypeError(f"args must be a tuple of extra arguments of fun, got {type(args).__name__}")
-    if isinstance(max_steps, numbers.Number):
-        if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral):
-            raise TypeError(f"max_steps must be an integer, got {max_steps!r}")
-        check_scalar(max_steps, "max_steps", lower=0)
+    check_integer(max_steps, "max_steps", lower=0)
     check_scalar(gtol, "gtol", lower=0.0)
     # Strong dtypes, so a weakly typed x0 (jnp.full(n, 2.0)) shares the compiled program.
     x0 = jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), x0)

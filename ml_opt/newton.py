@@ -77,7 +77,6 @@ References:
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -87,8 +86,9 @@ import optax
 from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
-from ml_opt._base import check_params, check_same_structure, check_scalar, require_value_fn
-from ml_opt.linesearch import LineSearch, zoom
+from ml_opt._base import check_integer, check_params, check_scalar
+from ml_opt._solver import objective_at, resolve_linesearch, step_along, unit_move_step
+from ml_opt.linesearch import LineSearch
 
 Array = jax.Array
 PyTree = Any
@@ -166,102 +166,12 @@ class NewtonCGState(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# Shared plumbing
+# The dense Hessian and the state (the line-search step is ml_opt._solver's)
 # --------------------------------------------------------------------------------------------
-
-
-def _resolve_linesearch(linesearch: Any, method: str, *, allow_none_string: bool = False) -> LineSearch | None:
-    if linesearch is None:
-        return zoom()
-    if allow_none_string and isinstance(linesearch, str) and linesearch == "none":
-        return None
-    if not isinstance(linesearch, LineSearch):
-        extra = ' or "none" (the full step)' if allow_none_string else ""
-        raise TypeError(
-                f"{method}: linesearch must be an ml_opt.linesearch.LineSearch (e.g. ml_opt.linesearch.zoom())"
-                f"{extra}, got {type(linesearch).__name__}"
-        )
-    return linesearch
-
-
-def _objective(method: str, grads, params, value, grad, value_fn, fn_kwargs):
-    """The objective closure, f and grad f at ``params``, and the evaluations made to get them."""
-    value_fn = require_value_fn(value_fn, method)
-    if params is None:
-        raise TypeError(f"{method} needs params: call update(grads, state, params, value=..., value_fn=...)")
-    check_params(params)
-    check_same_structure(grads, params, "grads", "params")
-    grad_tree = grads if grad is None else grad
-    check_same_structure(grad_tree, params, "grad", "params")
-
-    def fun(p):
-        return value_fn(p, **fn_kwargs)
-
-    num_evals = 0
-    if value is None:  # not passed: evaluate f(params), and count it
-        value = fun(params)
-        num_evals = 1
-    return fun, jnp.asarray(value), grad_tree, num_evals
 
 
 def _value_dtype(params: PyTree):
     return ravel_pytree(params)[0].dtype
-
-
-def _steepest_init_step(g_norm: Array, dtype) -> Array:
-    """Initial trial step along -g: a move of unit length, at most 1 (N&W section 3.5)."""
-    return jnp.minimum(1.0, 1.0 / jnp.where(g_norm > 0, g_norm, 1.0)).astype(dtype)
-
-
-class _Step(NamedTuple):
-    updates: PyTree
-    value: Array
-    grad: PyTree
-    num_fun_evals: Array
-    num_grad_evals: Array
-    stalled: Array
-    steepest_next: Array
-    used_gradient: Array
-
-
-def _step_along(linesearch, fun, params, value, grad_tree, direction, use_gradient, dtype, init_step=1.0) -> _Step:
-    """Line search along ``direction`` from ``init_step``, or along ``-grad`` where ``use_gradient``
-    (or the direction is not a finite descent direction) from a unit-length step; the bookkeeping of
-    the module docstring's robustness rules."""
-    g_dot_d = jnp.asarray(otu.tree_vdot(grad_tree, direction), dtype)
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(d)) for d in jax.tree.leaves(direction)]))
-    use_gradient = use_gradient | ~finite | ~(g_dot_d < 0)
-    neg_grad = jax.tree.map(jnp.negative, grad_tree)
-    safe_direction = otu.tree_where(finite, direction, otu.tree_zeros_like(direction))
-    d = otu.tree_where(use_gradient, neg_grad, safe_direction)
-    g_norm = jnp.asarray(otu.tree_norm(grad_tree), dtype)
-    init_step = jnp.where(use_gradient, _steepest_init_step(g_norm, dtype), jnp.asarray(init_step, dtype))
-    if linesearch is None:  # Algorithm 8.8 verbatim: the full step (a unit-length one along -g)
-        step = init_step
-        new_value, new_grad = jax.value_and_grad(fun)(_add_scaled(params, step, d))
-        one = jnp.ones([], jnp.int32)
-        return _Step(_scaled(step, d), jnp.asarray(new_value, dtype), new_grad, one, one,
-                     jnp.zeros([], bool), jnp.zeros([], bool), use_gradient)
-    res = linesearch.search(fun, params, d, value=value, grad=grad_tree, init_step=init_step)
-    moved = res.step > 0
-    return _Step(
-        updates=_scaled(res.step, d),
-        value=jnp.asarray(res.value, dtype),
-        grad=res.grad,
-        num_fun_evals=res.num_fun_evals,
-        num_grad_evals=res.num_grad_evals,
-        stalled=~moved & use_gradient,
-        steepest_next=~moved & ~use_gradient,
-        used_gradient=use_gradient,
-    )
-
-
-def _scaled(step: Array, tree: PyTree) -> PyTree:
-    return jax.tree.map(lambda t: jnp.asarray(step, t.dtype) * t, tree)
-
-
-def _add_scaled(params: PyTree, step: Array, tree: PyTree) -> PyTree:
-    return jax.tree.map(lambda p, t: p + jnp.asarray(step, p.dtype) * t, params, tree)
 
 
 def _dense_hessian(fun: Callable, params: PyTree):
@@ -441,7 +351,7 @@ def _truncated_cg(hvp: Callable[[PyTree], PyTree], g: PyTree, tol: Array, max_st
     direction = otu.tree_where(first, jax.tree.map(jnp.negative, g), final.z)
     curv = final.first_curvature
     scaled = rr0 / jnp.where(curv < 0, -curv, 1.0)
-    unit = _steepest_init_step(jnp.sqrt(rr0), dtype)
+    unit = unit_move_step(jnp.sqrt(rr0), dtype)
     init_step = jnp.where(first, jnp.where((curv < 0) & jnp.isfinite(scaled), scaled, unit), 1.0).astype(dtype)
     return direction, init_step, final.j, negative
 
@@ -499,14 +409,14 @@ def newton(
     check_scalar(damping, "damping", lower=0.0)
     if modification not in _MODIFICATIONS:
         raise ValueError(f"modification must be one of {_MODIFICATIONS}, got {modification!r}")
-    ls = _resolve_linesearch(linesearch, "newton", allow_none_string=True)
+    ls = resolve_linesearch(linesearch, "newton", allow_full_step=True)
 
     def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
-        fun, value, grad_tree, extra = _objective("newton", grads, params, value, grad, value_fn, fn_kwargs)
+        fun, value, grad_tree, extra = objective_at("newton", grads, params, value, grad, value_fn, fn_kwargs)
         h, x, unravel = _dense_hessian(fun, params)
         g = ravel_pytree(grad_tree)[0].astype(x.dtype)
         d, modified, tau = _modified_newton_direction(h, g, damping, modification)
-        step = _step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
+        step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
         new_state = NewtonState(
             count=optax.safe_increment(state.count),
             value=step.value,
@@ -563,14 +473,14 @@ def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | No
       Goodfellow, Bengio & Courville, Deep Learning, 2016, section 8.2.3.
     """
     check_scalar(damping, "damping", lower=0.0)
-    ls = _resolve_linesearch(linesearch, "saddle_free_newton")
+    ls = resolve_linesearch(linesearch, "saddle_free_newton")
 
     def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
-        fun, value, grad_tree, extra = _objective("saddle_free_newton", grads, params, value, grad, value_fn, fn_kwargs)
+        fun, value, grad_tree, extra = objective_at("saddle_free_newton", grads, params, value, grad, value_fn, fn_kwargs)
         h, x, unravel = _dense_hessian(fun, params)
         g = ravel_pytree(grad_tree)[0].astype(x.dtype)
         d = _saddle_free_direction(h, g, damping)
-        step = _step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
+        step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
         new_state = NewtonState(
             count=optax.safe_increment(state.count),
             value=step.value,
@@ -638,13 +548,8 @@ def newton_cg(max_cg_steps: int | None = None, linesearch: LineSearch | None = N
       Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 7.1, eq. 7.3, Theorem 7.2.
       Martens, Deep learning via Hessian-free optimization, ICML 2010.
     """
-    if max_cg_steps is not None:
-        if isinstance(max_cg_steps, bool) or (
-                isinstance(max_cg_steps, numbers.Number) and not isinstance(max_cg_steps, numbers.Integral)
-        ):
-            raise TypeError(f"max_cg_steps must be an integer or None, got {max_cg_steps!r}")
-        check_scalar(max_cg_steps, "max_cg_steps", lower=1)
-    ls = _resolve_linesearch(linesearch, "newton_cg")
+    check_integer(max_cg_steps, "max_cg_steps", lower=1, optional=True)
+    ls = resolve_linesearch(linesearch, "newton_cg")
 
     def init_fn(params) -> NewtonCGState:
         base = _init_newton_state(params)
@@ -663,7 +568,7 @@ def newton_cg(max_cg_steps: int | None = None, linesearch: LineSearch | None = N
         )
 
     def update_fn(grads, state: NewtonCGState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
-        fun, value, grad_tree, extra = _objective("newton_cg", grads, params, value, grad, value_fn, fn_kwargs)
+        fun, value, grad_tree, extra = objective_at("newton_cg", grads, params, value, grad, value_fn, fn_kwargs)
         dtype = _value_dtype(params)
         grad_fn = jax.grad(fun)
 
@@ -675,7 +580,7 @@ def newton_cg(max_cg_steps: int | None = None, linesearch: LineSearch | None = N
         n = sum(leaf.size for leaf in jax.tree.leaves(params))
         steps = 10 * n if max_cg_steps is None else max_cg_steps
         d, init_step, cg_steps, negative = _truncated_cg(hvp, grad_tree, tol, steps)
-        step = _step_along(ls, fun, params, value.astype(dtype), grad_tree, d, state.steepest_next, dtype, init_step)
+        step = step_along(ls, fun, params, value.astype(dtype), grad_tree, d, state.steepest_next, dtype, init_step)
         new_state = NewtonCGState(
             count=optax.safe_increment(state.count),
             value=step.value,

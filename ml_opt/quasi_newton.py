@@ -54,16 +54,16 @@ References:
 
 from __future__ import annotations
 
-import numbers
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ml_opt._base import check_params, check_same_structure, require_value_fn
-from ml_opt.linesearch import LineSearch, LineSearchResult, zoom
+from ml_opt._base import check_integer, check_params
+from ml_opt._solver import current_point, first_step, interpolated_step, resolve_linesearch, scaled
+from ml_opt.linesearch import LineSearch, LineSearchResult
 
 Array = jax.Array
 PyTree = Any
@@ -128,59 +128,8 @@ class LbfgsState(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# Shared plumbing of the line-search methods of this module
+# The curvature guard
 # --------------------------------------------------------------------------------------------
-
-
-def _check_linesearch(linesearch: Any) -> None:
-    if not isinstance(linesearch, LineSearch):
-        raise TypeError(
-                "linesearch must be an ml_opt.linesearch.LineSearch (e.g. ml_opt.linesearch.zoom()), "
-                f"got {type(linesearch).__name__}"
-        )
-
-
-def _current_point(method, grads, params, value, grad, value_fn, fn_kwargs):
-    """The objective closure, f and grad at ``params`` (flat and as a tree), and evaluations made."""
-    value_fn = require_value_fn(value_fn, method)
-    if params is None:
-        raise TypeError(f"{method} needs params: call update(grads, state, params, ...)")
-    check_same_structure(grads, params, "grads", "params")
-    grad_tree = grads if grad is None else grad
-    check_same_structure(grad_tree, params, "grad", "params")
-
-    def fun(p):
-        return value_fn(p, **fn_kwargs)
-
-    extra_evals = 0
-    if value is None:  # the caller did not pass f(params): evaluate it (and count it)
-        value = fun(params)
-        extra_evals = 1
-    x, unravel = ravel_pytree(params)
-    g, _ = ravel_pytree(grad_tree)
-    return fun, jnp.asarray(value), grad_tree, x, g.astype(x.dtype), unravel, extra_evals
-
-
-def _first_step(g: Array) -> Array:
-    """First trial step along -g: min(1, 1.01 / ||g||_2), a move of about unit length."""
-    norm = jnp.linalg.norm(g)
-    return jnp.minimum(1.0, 1.01 / jnp.where(norm > 0, norm, 1.0)).astype(g.dtype)
-
-
-def _interpolated_step(value: Array, prev_value: Array, slope: Array, fallback: Array | float = 1.0) -> Array:
-    """N&W eq. 3.60, safeguarded: min(1, 1.01 * 2 (f_k - f_{k-1}) / slope).
-
-    ``fallback`` when that is not a positive number, or when the last decrease ``f_{k-1} - f_k`` is
-    within rounding noise of f (100 ulps), where the formula would turn noise into a step.
-    """
-    guess = 1.01 * 2.0 * (value - prev_value) / slope
-    noise = 100 * jnp.finfo(value.dtype).eps * jnp.abs(value)
-    ok = jnp.isfinite(guess) & (guess > 0) & (jnp.abs(value - prev_value) > noise)
-    return jnp.where(ok, jnp.minimum(1.0, guess), fallback).astype(value.dtype)
-
-
-def _scaled_updates(step: Array, direction_tree: PyTree) -> PyTree:
-    return jax.tree.map(lambda di: jnp.asarray(step, di.dtype) * di, direction_tree)
 
 
 def _curvature_ok(s: Array, y: Array, sy: Array) -> Array:
@@ -188,11 +137,6 @@ def _curvature_ok(s: Array, y: Array, sy: Array) -> Array:
     eps = jnp.finfo(s.dtype).eps
     threshold = jnp.sqrt(eps) * jnp.linalg.norm(s) * jnp.linalg.norm(y)
     return jnp.isfinite(sy) & jnp.isfinite(threshold) & (sy > threshold)
-
-
-def _zeros_like_value(params: PyTree) -> Array:
-    x, _ = ravel_pytree(params)
-    return jnp.zeros([], x.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,8 +192,7 @@ def bfgs(
       Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 6.1, eqs. 3.60, 6.17, 6.20.
       Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.10.
     """
-    linesearch = zoom(c1=1e-4, c2=0.9) if linesearch is None else linesearch
-    _check_linesearch(linesearch)
+    linesearch = resolve_linesearch(linesearch, "bfgs")
     if not isinstance(initial_scaling, bool):
         raise TypeError(f"initial_scaling must be a bool, got {initial_scaling!r}")
     if initial_step not in ("interpolate", "unit"):
@@ -272,7 +215,7 @@ def bfgs(
         )
 
     def update_fn(grads, state: BfgsState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
-        fun, value, grad_tree, x, g, unravel, extra = _current_point(
+        fun, value, grad_tree, x, g, unravel, extra = current_point(
             "bfgs", grads, params, value, grad, value_fn, fn_kwargs
         )
         value = jnp.asarray(value, x.dtype)
@@ -283,9 +226,9 @@ def bfgs(
         steepest = state.is_identity | ~(g @ d < 0)
         d = jnp.where(steepest, -g, d)
         if initial_step == "unit":
-            init_step = jnp.where(state.count == 0, _first_step(g), 1.0)
+            init_step = jnp.where(state.count == 0, first_step(g), 1.0)
         else:
-            init_step = jnp.where(state.count == 0, _first_step(g), _interpolated_step(value, state.prev_value, g @ d))
+            init_step = jnp.where(state.count == 0, first_step(g), interpolated_step(value, state.prev_value, g @ d))
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(
             fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step.astype(x.dtype)
@@ -315,7 +258,7 @@ def bfgs(
             num_grad_evals=state.num_grad_evals + ls.num_grad_evals,
             stalled=failed & steepest & (ls.step == 0),
         )
-        return _scaled_updates(ls.step, d_tree), new_state
+        return scaled(ls.step, d_tree), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -377,12 +320,8 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
       Liu & Nocedal, On the limited memory BFGS method for large scale optimization, 1989.
       Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithms 7.4 and 7.5, eq. 7.20.
     """
-    if isinstance(memory_size, bool) or not isinstance(memory_size, numbers.Integral):
-        raise TypeError(f"memory_size must be a Python int (it fixes the state's shapes), got {memory_size!r}")
-    if memory_size < 1:
-        raise ValueError(f"memory_size must be >= 1, got {memory_size}")
-    linesearch = zoom(c1=1e-4, c2=0.9) if linesearch is None else linesearch
-    _check_linesearch(linesearch)
+    check_integer(memory_size, "memory_size", lower=1, static=True)
+    linesearch = resolve_linesearch(linesearch, "lbfgs")
     m = int(memory_size)
 
     def init_fn(params) -> LbfgsState:
@@ -404,7 +343,7 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         )
 
     def update_fn(grads, state: LbfgsState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
-        fun, value, grad_tree, x, g, unravel, extra = _current_point(
+        fun, value, grad_tree, x, g, unravel, extra = current_point(
             "lbfgs", grads, params, value, grad, value_fn, fn_kwargs
         )
         newest = (state.head - 1) % m
@@ -418,7 +357,7 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         value = jnp.asarray(value, x.dtype)
         # The unit step, but along -g: the first step of unit length, after a reset eq. 3.60.
         init_step = jnp.where(
-            state.count == 0, _first_step(g), jnp.where(steepest, _interpolated_step(value, state.prev_value, g @ d), 1.0)
+            state.count == 0, first_step(g), jnp.where(steepest, interpolated_step(value, state.prev_value, g @ d), 1.0)
         ).astype(x.dtype)
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step)
@@ -453,6 +392,6 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
             num_grad_evals=state.num_grad_evals + ls.num_grad_evals,
             stalled=failed & steepest & (ls.step == 0),
         )
-        return _scaled_updates(ls.step, d_tree), new_state
+        return scaled(ls.step, d_tree), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
