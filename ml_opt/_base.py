@@ -180,6 +180,11 @@ def learning_rate_at(learning_rate: ScalarOrSchedule, count: Array) -> Array:
     return learning_rate(count) if callable(learning_rate) else learning_rate
 
 
+def add_scaled(params: PyTree, step: Array, tree: PyTree) -> PyTree:
+    """``params + step * tree`` leaf by leaf, each leaf keeping its dtype (a point along a direction)."""
+    return jax.tree.map(lambda p, t: p + jnp.asarray(step, p.dtype) * t, params, tree)
+
+
 # --------------------------------------------------------------------------------------------
 # The pytree lifting of element-wise rules
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
-from ml_opt._base import check_params, check_same_structure, require_value_fn
+from ml_opt._base import add_scaled, check_params, check_same_structure, require_value_fn
 from ml_opt.linesearch import LineSearch, zoom
 
 Array = jax.Array
@@ -37,7 +37,6 @@ PyTree = Any
 
 __all__ = [
     "Step",
-    "add_scaled",
     "current_point",
     "first_step",
     "interpolated_step",
@@ -188,11 +187,6 @@ def interpolated_step(value: Array, prev_value: Array, slope: Array, fallback: A
 def scaled(step: Array, tree: PyTree) -> PyTree:
     """``step * tree`` leaf by leaf, each leaf keeping its dtype: the update of a step along ``tree``."""
     return jax.tree.map(lambda t: jnp.asarray(step, t.dtype) * t, tree)
-
-
-def add_scaled(params: PyTree, step: Array, tree: PyTree) -> PyTree:
-    """``params + step * tree`` leaf by leaf, each leaf keeping its dtype."""
-    return jax.tree.map(lambda p, t: p + jnp.asarray(step, p.dtype) * t, params, tree)
 
 
 class Step(NamedTuple):

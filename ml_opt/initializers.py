@@ -81,7 +81,6 @@ def sparse(k: int = 15, stddev: float = 1.0) -> Initializer:
             raise ValueError(f"sparse initialization needs a kernel shape (inputs..., units), got {shape}")
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"dtype must be floating-point, got {dtype}")
-        units = shape[-1]
         fan_in = 1
         for d in shape[:-1]:
             fan_in *= d

@@ -68,7 +68,7 @@ import jax
 import jax.numpy as jnp
 from optax import tree_utils as otu
 
-from ml_opt._base import check_integer, check_scalar
+from ml_opt._base import add_scaled, check_integer, check_scalar
 
 Array = jax.Array
 PyTree = Any
@@ -122,11 +122,6 @@ class LineSearch(NamedTuple):
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _axpy(x: PyTree, alpha: Array, d: PyTree) -> PyTree:
-    """``x + alpha * d`` leaf by leaf, each leaf keeping its dtype."""
-    return jax.tree.map(lambda xi, di: xi + jnp.asarray(alpha, xi.dtype) * di, x, d)
 
 
 def _slope(grad: PyTree, d: PyTree, dtype) -> Array:
@@ -282,7 +277,7 @@ def zoom(
 
         def body(s: _ZoomCarry) -> _ZoomCarry:
             a = s.trial
-            f, g = value_and_grad(_axpy(params, a, direction))
+            f, g = value_and_grad(add_scaled(params, a, direction))
             f = jnp.asarray(f, dtype)
             dphi = _slope(g, direction, dtype)
             finite = jnp.isfinite(f) & jnp.isfinite(dphi)
@@ -478,7 +473,7 @@ def backtracking(
         zero = jnp.zeros([], dtype)
 
         def body(s: _BacktrackCarry) -> _BacktrackCarry:
-            f = jnp.asarray(fun(_axpy(params, s.trial, direction)), dtype)
+            f = jnp.asarray(fun(add_scaled(params, s.trial, direction)), dtype)
             ok = jnp.isfinite(f) & (f <= f0 + c1_ * s.trial * dphi0)
             count = s.count + 1
             return _BacktrackCarry(
@@ -493,7 +488,7 @@ def backtracking(
         final = jax.lax.while_loop(lambda s: ~s.done, body, init)
         moved = final.step > 0
         new_grad = jax.lax.cond(
-                moved, lambda: jax.grad(fun)(_axpy(params, final.step, direction)), lambda: grad
+                moved, lambda: jax.grad(fun)(add_scaled(params, final.step, direction)), lambda: grad
         )
         return LineSearchResult(
             step=final.step,
@@ -551,12 +546,12 @@ def exact_quadratic(curvature: str = "hvp") -> LineSearch:
             extra = dict(num_fun_evals=0, num_grad_evals=0, num_hvp_evals=1)
         else:
             a0 = _initial_step(init_step, dtype)
-            g0 = jax.grad(fun)(_axpy(params, a0, direction))
+            g0 = jax.grad(fun)(add_scaled(params, a0, direction))
             dad = (_slope(g0, direction, dtype) - dphi0) / a0
             extra = dict(num_fun_evals=0, num_grad_evals=1, num_hvp_evals=0)
         ok = jnp.isfinite(f0) & (dphi0 < 0) & (dad > 0) & jnp.isfinite(dad)
         step = jnp.where(ok, -dphi0 / jnp.where(ok, dad, 1.0), 0.0).astype(dtype)
-        f, g = jax.value_and_grad(fun)(_axpy(params, step, direction))
+        f, g = jax.value_and_grad(fun)(add_scaled(params, step, direction))
         f = jnp.asarray(f, dtype)
         ok = ok & jnp.isfinite(f) & (f <= f0)
         return LineSearchResult(

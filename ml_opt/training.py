@@ -120,7 +120,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import numbers
 import threading
 import time
 from typing import Any, Callable, NamedTuple
@@ -130,7 +129,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from ml_opt._base import check_params
+from ml_opt._base import check_integer, check_params
 
 try:  # whether we are inside a transformation (jit, vmap, grad) being traced
     from jax._src.core import trace_state_clean as _trace_state_clean
@@ -168,14 +167,6 @@ class History(NamedTuple):
 # --------------------------------------------------------------------------------------------
 # Argument checks
 # --------------------------------------------------------------------------------------------
-
-
-def _check_int(value: Any, name: str, lower: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a Python int, got {type(value).__name__} {value!r}")
-    if value < lower:
-        raise ValueError(f"{name} must be >= {lower}, got {value}")
-    return int(value)
 
 
 def _check_optimizer(optimizer: Any) -> None:
@@ -390,8 +381,9 @@ def _prepare(loss, params, optimizer, data, *, epochs, batch_size, key, opt_stat
     if not callable(loss):
         raise TypeError(f"loss must be callable loss(params, batch) -> scalar, got {type(loss).__name__}")
     _check_optimizer(optimizer)
-    epochs = _check_int(epochs, "epochs", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    check_integer(epochs, "epochs", lower=1, static=True)
+    check_integer(batch_size, "batch_size", lower=1, static=True)
+    epochs, batch_size = int(epochs), int(batch_size)
     n = _check_data(data)
     if batch_size > n:
         raise ValueError(f"batch_size must be <= the number of examples in data ({n}), got {batch_size}")

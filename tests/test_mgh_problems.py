@@ -387,7 +387,7 @@ def test_lookup_errors():
         mgh.linear_full_rank(n=5, m=4)
     with pytest.raises(ValueError, match="<= 100"):
         mgh.gulf_research_development(m=101)
-    with pytest.raises(TypeError, match="n must be an int"):
+    with pytest.raises(TypeError, match="n must be a Python int"):
         mgh.watson(n=6.0)
     with pytest.raises(ValueError, match="shape \\(4,\\)"):
         mgh.wood().fun(jnp.ones(3))

@@ -88,6 +88,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ml_opt._base import check_integer
 from ml_opt.problems.base import Problem
 
 Array = jax.Array
@@ -222,10 +223,7 @@ def _frozen(values: Any) -> np.ndarray:
 
 
 def _check_size(value: Any, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    check_integer(value, name, lower=minimum, static=True)
     return int(value)
 
 

@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ml_opt._base import check_integer
 from ml_opt.problems.base import Problem
 
 PyTree = Any
@@ -94,10 +95,7 @@ def _to_jax(tree: PyTree, dtype: Any) -> PyTree:
 
 
 def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    check_integer(value, name, lower=minimum, static=True)
     return int(value)
 
 
