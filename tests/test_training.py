@@ -438,14 +438,8 @@ def test_fit_carries_batch_statistics_and_rng_state_of_nnx_module():
     assert np.all(np.isfinite(history.loss))
 
 
-def test_nnx_optimizer_second_order_recipe():
-    # The module docstring's recipe: value_fn takes the pure Param state nnx.Optimizer passes.
-    data = _least_squares_data()
-    model = nnx.Linear(D, 1, use_bias=False, param_dtype=jnp.float64, rngs=nnx.Rngs(0))
-    optimizer = nnx.Optimizer(model, optax.lbfgs(), wrt=nnx.Param)
-
-    def loss(model, batch):
-        return 0.5 * jnp.mean((model(batch["x"])[:, 0] - batch["y"]) ** 2)
+def _nnx_second_order_step(loss):
+    """The module docstring's recipe: value_fn takes the pure Param state nnx.Optimizer passes."""
 
     @nnx.jit
     def train_step(model, optimizer, batch):
@@ -454,6 +448,18 @@ def test_nnx_optimizer_second_order_recipe():
         value, grads = nnx.value_and_grad(loss)(model, batch)
         optimizer.update(model, grads, value=value, grad=grads, value_fn=value_fn)
 
+    return train_step
+
+
+def test_nnx_optimizer_second_order_recipe():
+    data = _least_squares_data()
+    model = nnx.Linear(D, 1, use_bias=False, param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.lbfgs(), wrt=nnx.Param)
+
+    def loss(model, batch):
+        return 0.5 * jnp.mean((model(batch["x"])[:, 0] - batch["y"]) ** 2)
+
+    train_step = _nnx_second_order_step(loss)
     for _ in range(12):
         train_step(model, optimizer, data)
     np.testing.assert_allclose(model.kernel[...][:, 0], _normal_equations(data), atol=1e-8)
@@ -480,13 +486,7 @@ def test_logistic_regression_with_ml_opt_lbfgs_in_nnx_optimizer_matches_sklearn(
         z = model(batch["x"])[:, 0]
         return jnp.mean(jax.nn.softplus(z) - batch["y"] * z) + 0.5 * l2 * jnp.sum(model.kernel[...] ** 2)
 
-    @nnx.jit
-    def train_step(model, optimizer, batch):
-        graphdef, _, rest = nnx.split(model, nnx.Param, ...)
-        value_fn = lambda p: loss(nnx.merge(graphdef, p, rest), batch)
-        value, grads = nnx.value_and_grad(loss)(model, batch)
-        optimizer.update(model, grads, value=value, grad=grads, value_fn=value_fn)
-
+    train_step = _nnx_second_order_step(loss)
     for _ in range(100):
         train_step(model, optimizer, data)
     np.testing.assert_allclose(model.kernel[...][:, 0], reference.coef_[0], rtol=0, atol=1e-4)
