@@ -26,9 +26,9 @@ searches, and ``stalled`` (see :mod:`ml_opt._base`).
 Robustness, by construction:
 
 * **Curvature guard.** The pair :math:`(s, y)` is used only when
-  :math:`s^\top y > \sqrt{\varepsilon}\,\|s\|\,\|y\|` (:math:`\varepsilon` the machine epsilon of the
-  params' dtype); otherwise the update is skipped and :math:`H` kept (never an inf or NaN from
-  :math:`\rho`).
+  :math:`s^\top y > \varepsilon\,(-\nabla f_k^\top s)` (:math:`\varepsilon` the machine epsilon of
+  the params' dtype; L-BFGS-B's test); otherwise the update is skipped and :math:`H` kept (never an
+  inf or NaN from :math:`\rho`).
 * **Line-search failure.** When the line search fails, the iterate moves to its best point (or
   stays) and :math:`H` is reset to the identity, so the next update is a steepest-descent restart.
   When the search fails along a steepest-descent direction without moving, no progress is
@@ -50,6 +50,8 @@ References:
   Algorithms 7.4 and 7.5 and eq. 7.20 (L-BFGS).
   Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.10.
   Liu & Nocedal, On the limited memory BFGS method for large scale optimization, 1989.
+  Byrd, Lu, Nocedal & Zhu, A limited memory algorithm for bound constrained optimization, 1995
+  (the curvature guard).
 """
 
 from __future__ import annotations
@@ -132,11 +134,17 @@ class LbfgsState(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
-def _curvature_ok(s: Array, y: Array, sy: Array) -> Array:
-    """The curvature guard: s^T y > sqrt(eps) ||s|| ||y||, and everything finite."""
-    eps = jnp.finfo(s.dtype).eps
-    threshold = jnp.sqrt(eps) * jnp.linalg.norm(s) * jnp.linalg.norm(y)
-    return jnp.isfinite(sy) & jnp.isfinite(threshold) & (sy > threshold)
+def _curvature_ok(sy: Array, gs: Array) -> Array:
+    r"""The curvature guard: :math:`s^\top y > \varepsilon\,(-\nabla f_k^\top s)`, both finite.
+
+    The curvature gained along the step must exceed the rounding level of the directional
+    derivative it is measured against (L-BFGS-B's test, Byrd, Lu, Nocedal & Zhu 1995). It admits
+    pairs whose :math:`s` and :math:`y` are nearly orthogonal, which badly scaled problems produce
+    legitimately (a step along a flat valley, a gradient change across it); a guard on the cosine
+    of :math:`(s, y)` would drop exactly those pairs.
+    """
+    eps = jnp.finfo(sy.dtype).eps
+    return jnp.isfinite(sy) & jnp.isfinite(gs) & (sy > eps * -gs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,7 +246,7 @@ def bfgs(
         s = ls.step.astype(x.dtype) * d
         y = g_new - g
         sy = s @ y
-        use_pair = ls.success & _curvature_ok(s, y, sy)
+        use_pair = ls.success & _curvature_ok(sy, g @ s)
         safe_sy = jnp.where(use_pair, sy, 1.0)
         if initial_scaling:  # N&W eq. 6.20, before the first update
             gamma = jnp.where(use_pair, sy / jnp.where(use_pair, y @ y, 1.0), 1.0)
@@ -366,7 +374,7 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         s = ls.step.astype(x.dtype) * d
         y = g_new - g
         sy = s @ y
-        use_pair = ls.success & _curvature_ok(s, y, sy)
+        use_pair = ls.success & _curvature_ok(sy, g @ s)
         rho = jnp.where(use_pair, 1.0 / jnp.where(use_pair, sy, 1.0), 0.0).astype(x.dtype)
 
         failed = ~ls.success
