@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tol", type=float, default=1e-5,
                         help="success: f - f* <= TOL * max(1, |f*|) (default 1e-5)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="programs compiled at once, in threads, before any run is timed "
+                        help="programs compiled at once, in threads, before a problem's runs are timed "
                              "(default: the number of CPUs, at most 4)")
     parser.add_argument("--list", action="store_true", help="list suites, optimizers and problems, then exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

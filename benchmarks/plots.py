@@ -88,7 +88,7 @@ def _use_log(arrays: Iterable[np.ndarray]) -> bool:
     finite = np.concatenate([a[np.isfinite(a)] for a in arrays] or [np.array([])])
     if finite.size == 0 or np.any(finite <= 0):
         return False
-    return finite.max() / finite.min() > 100
+    return finite.max() > 100 * finite.min()  # (no overflow when the smallest is tiny)
 
 
 def _y_limits(arrays: Sequence[np.ndarray], log: bool) -> tuple[float, float] | None:

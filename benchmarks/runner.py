@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import threading
 import time
 import traceback
 from typing import Any, Callable, NamedTuple
@@ -904,69 +903,38 @@ def run_suite(problems: list[Problem], specs: list[OptimizerSpec], settings: Set
               minibatch_optimizers: tuple[str, ...] | None = None) -> list[dict]:
     """Runs every applicable (problem, optimizer) pair; returns all records.
 
-    Two phases. **Compile**: every pair's programs are lowered on the main thread and compiled by
-    ``compile_workers`` threads (XLA compiles outside the GIL), all before anything is timed.
-    **Run**: the pairs run one after the other on the main thread, with nothing else running in the
-    process, and each pair's records are appended to ``out_dir/records.jsonl`` as soon as it ends.
-    A pair that raises in either phase gets an error record; the suite goes on.
+    One problem at a time, in two phases. **Compile**: the problem's pairs are lowered on the main
+    thread and compiled by ``compile_workers`` threads (XLA compiles outside the GIL), all before
+    any of them is timed. **Run**: its pairs run one after the other on the main thread, with nothing
+    else running in the process; each pair's records are appended to ``out_dir/records.jsonl`` as
+    soon as it ends, and its compiled programs are freed. (Compiling the whole suite first would
+    keep every executable alive at once: the MGH suite's thousand programs exhaust the process's
+    memory mappings.) A pair that raises in either phase gets an error record; the suite goes on.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm.auto import tqdm
 
     workers = compile_workers or max(1, min(4, os.cpu_count() or 1))
-    pairs = [(p, s) for p in problems for s in specs if applicable(p, s)
-             and not (minibatch_optimizers is not None and is_minibatch(p) and s.name not in minibatch_optimizers)]
     path = os.path.join(out_dir, rec.RECORDS_FILE)
-    plans: list[Plan | dict] = []
     bar_format = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]"
 
-    with ThreadPoolExecutor(max_workers=workers) as pool, \
-            tqdm(total=len(pairs), disable=not progress, unit="pair", dynamic_ncols=True, bar_format=bar_format,
-                 desc="compiling ") as bar:
-        futures = []
-        lock = threading.Lock()
+    def wanted(problem: Problem, spec: OptimizerSpec) -> bool:
+        return applicable(problem, spec) and not (
+                minibatch_optimizers is not None and is_minibatch(problem) and spec.name not in minibatch_optimizers)
 
-        def pair_done(remaining: list[int]):
-            def callback(_):
-                with lock:
-                    remaining[0] -= 1
-                    if remaining[0] == 0:
-                        bar.update(1)
-            return callback
-
-        for problem, spec in pairs:
-            try:
-                plan = plan_pair(problem, spec, settings)
-                group, remaining = [], [len(plan.programs)]
-                for program in plan.programs.values():
-                    program.lower()
-                for program in plan.programs.values():
-                    f = pool.submit(program.compile)
-                    f.add_done_callback(pair_done(remaining))
-                    group.append(f)
-                futures.append(group)
-                plans.append(plan)
-            except Exception as e:  # noqa: BLE001 - becomes the pair's error record
-                futures.append([])
-                plans.append(error_record(problem, spec, settings, e))
-                bar.update(1)
-        for i, group in enumerate(futures):
-            for f in group:
-                try:
-                    f.result()
-                except Exception as e:  # noqa: BLE001
-                    plan = plans[i]
-                    plans[i] = error_record(plan.problem, plan.spec, settings, e)
-                    break
-
+    per_problem = [(problem, [s for s in specs if wanted(problem, s)]) for problem in problems]
     all_records: list[dict] = []
-    with tqdm(total=len(pairs), disable=not progress, unit="pair", dynamic_ncols=True, bar_format=bar_format,
-              desc="running   ") as bar:
-        for problem in problems:
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
+            tqdm(total=sum(len(mine) for _, mine in per_problem), disable=not progress, unit="pair",
+                 dynamic_ncols=True, bar_format=bar_format) as bar:
+        for problem, mine in per_problem:
+            if not mine:
+                continue
+            bar.set_description(f"compiling {problem.name[:24]} ", refresh=True)
+            plans = _compile_pairs(pool, problem, mine, settings)
             problem_records = []
-            mine = [pl for (p, _), pl in zip(pairs, plans) if p is problem]
-            for plan in mine:
+            for plan in plans:
                 if isinstance(plan, dict):  # failed to build or compile
                     records = [plan]
                 else:
@@ -979,7 +947,30 @@ def run_suite(problems: list[Problem], specs: list[OptimizerSpec], settings: Set
                 rec.append_records(path, records)
                 problem_records += records
                 bar.update(1)
-            if mine:
-                save_surface(problem, problem_records, out_dir)
+            save_surface(problem, problem_records, out_dir)
             all_records += problem_records
     return all_records
+
+
+def _compile_pairs(pool, problem: Problem, specs: list[OptimizerSpec], settings: Settings) -> list[Plan | dict]:
+    """The plans of ``problem`` with each optimizer of ``specs``, every program compiled by ``pool``
+    (all submitted before any is waited for, so they compile concurrently); a pair that fails to
+    build or compile becomes its error record."""
+    pending = []
+    for spec in specs:
+        try:
+            plan = plan_pair(problem, spec, settings)
+            for program in plan.programs.values():
+                program.lower()
+            pending.append((spec, plan, [pool.submit(program.compile) for program in plan.programs.values()]))
+        except Exception as e:  # noqa: BLE001 - becomes the pair's error record
+            pending.append((spec, error_record(problem, spec, settings, e), []))
+    plans: list[Plan | dict] = []
+    for spec, plan, futures in pending:
+        try:
+            for future in futures:
+                future.result()
+            plans.append(plan)
+        except Exception as e:  # noqa: BLE001
+            plans.append(error_record(problem, spec, settings, e))
+    return plans
