@@ -41,11 +41,20 @@ minibatch closes over its batch in both); this is not checked.
     of Nielsen 1999 and Madsen, Nielsen & Tingleff 2004, eq. 2.21 and Algorithm 3.16). The first
     :math:`\mu` is ``initial_damping`` (relative to :math:`D^\top D = \mathrm{diag}(J_0^\top J_0)`).
 
+    **At the rounding floor.** Near the minimizer of a problem with nonzero residuals, both the
+    predicted decrease and :math:`\|r(x)\|^2 - \|r(x+p)\|^2` fall below the rounding level
+    :math:`\varepsilon \|r\|^2` and :math:`\rho` is noise, although the gradient can still be
+    reduced. A step whose predicted decrease is at most :math:`4\varepsilon\|r\|^2` and which does
+    not raise :math:`\|r\|^2` by more than that is then accepted when it lowers
+    :math:`\|\nabla f\|_\infty` (one gradient evaluation; the analogue of the approximate Wolfe
+    conditions of Hager & Zhang 2005 in the line searches); then :math:`\mu \leftarrow \mu / 3`.
+
 **Counts.** A Jacobian (it brings its residual vector along) counts one in ``num_jac_evals``; each
 other residual evaluation counts one in ``num_residual_evals`` *and* in ``num_fun_evals`` (it costs
 what an objective evaluation costs); the line searches' evaluations of ``value_fn`` and its gradient
 count in ``num_fun_evals`` and ``num_grad_evals`` as for every rule. ``levenberg_marquardt``
-evaluates ``value_fn`` and its gradient once at each accepted point, for the driver's stopping test.
+evaluates ``value_fn`` and its gradient once at each accepted point, for the driver's stopping test,
+and the gradient once more at each trial step at the rounding floor (see there).
 
 **Failure.** ``gauss_newton`` handles a failed line search as :mod:`ml_opt.newton` does (the next
 step is along :math:`-\nabla f`; ``stalled`` when that cannot move either). ``levenberg_marquardt``
@@ -86,6 +95,7 @@ __all__ = [
 ]
 
 _ACCEPT = 1e-4  # MINPACK's threshold on the gain ratio
+_FLOOR = 4.0  # decreases below _FLOOR * eps * ||r||^2 are at the rounding level of ||r||^2
 
 
 class GaussNewtonState(NamedTuple):
@@ -268,6 +278,7 @@ def _damped_step(jac: Array, r: Array, scale: Array, mu: Array) -> Array:
 
 class _TrialCarry(NamedTuple):
     k: Array
+    grad_evals: Array
     mu: Array
     nu: Array
     p: Array
@@ -289,6 +300,8 @@ def levenberg_marquardt(
     accept :math:`x \leftarrow x + p` when :math:`\rho > 10^{-4}`, with
     :math:`\mu \leftarrow \mu\max(1/3, 1-(2\rho-1)^3)`, :math:`\nu \leftarrow 2`; else
     :math:`\mu \leftarrow \nu\mu`, :math:`\nu \leftarrow 2\nu` and try again (within the update).
+    At the rounding floor of :math:`\|r\|^2` (both reductions below :math:`4\varepsilon\|r\|^2`) a
+    step is accepted instead when it lowers :math:`\|\nabla f\|_\infty` (module docstring).
     Large :math:`\mu` gives a short, scaled steepest-descent step; small :math:`\mu` the
     Gauss-Newton step. No line search: the damping does its work (the method is a trust-region
     method in disguise, N&W section 10.3). See the module docstring for the scaling :math:`D`, how
@@ -355,6 +368,12 @@ def levenberg_marquardt(
         def flat_residuals(v):
             return ravel_pytree(residual_fn(unravel(v), **fn_kwargs))[0].astype(dtype)
 
+        grad_norm = jnp.max(jnp.abs(ravel_pytree(grad_tree)[0]))
+        floor = _FLOOR * jnp.finfo(dtype).eps * rr
+
+        def trial_grad_norm(v):
+            return jnp.max(jnp.abs(ravel_pytree(jax.grad(fun)(unravel(v)))[0])).astype(dtype)
+
         def body(c: _TrialCarry) -> _TrialCarry:
             p = _damped_step(jac, r, scale, c.mu)
             r_trial = flat_residuals(x + p)
@@ -363,16 +382,24 @@ def levenberg_marquardt(
             predicted = jp @ jp + 2.0 * c.mu * (dp @ dp)
             rho = actual / jnp.where(predicted > 0, predicted, 1.0)
             ok_model = (predicted > 0) & jnp.all(jnp.isfinite(p))
-            accepted = ok_model & jnp.isfinite(actual) & (rho > _ACCEPT)
-            shrink = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+            by_ratio = ok_model & jnp.isfinite(actual) & (rho > _ACCEPT)
+            # rho is noise at the rounding floor of ||r||^2: there, a step must lower the gradient
+            at_floor = ok_model & ~by_ratio & (predicted <= floor) & (actual >= -floor)
+            by_gradient = at_floor & jax.lax.cond(
+                at_floor, lambda: trial_grad_norm(x + p) < grad_norm, lambda: jnp.zeros([], bool)
+            )
+            accepted = by_ratio | by_gradient
+            shrink = jnp.where(by_ratio, jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1.0 / 3.0)
             mu = jnp.where(accepted, c.mu * shrink, c.mu * c.nu)
             nu = jnp.where(accepted, 2.0, 2.0 * c.nu)
             k = c.k + 1
             done = accepted | ~ok_model | (k >= max_trials) | ~jnp.isfinite(mu)
-            return _TrialCarry(k, mu.astype(dtype), nu.astype(dtype), p, accepted, done)
+            grad_evals = c.grad_evals + at_floor.astype(jnp.int32)
+            return _TrialCarry(k, grad_evals, mu.astype(dtype), nu.astype(dtype), p, accepted, done)
 
         init = _TrialCarry(
             k=jnp.zeros([], jnp.int32),
+            grad_evals=jnp.zeros([], jnp.int32),
             mu=mu0,
             nu=state.damping_growth.astype(dtype),
             p=jnp.zeros_like(x),
@@ -393,7 +420,7 @@ def levenberg_marquardt(
             value=jnp.asarray(new_value, dtype),
             grad=new_grad,
             num_fun_evals=state.num_fun_evals + extra + evaluated + final.k,
-            num_grad_evals=state.num_grad_evals + evaluated,
+            num_grad_evals=state.num_grad_evals + evaluated + final.grad_evals,
             num_residual_evals=state.num_residual_evals + final.k,
             num_jac_evals=state.num_jac_evals + 1,
             stalled=~accepted,
