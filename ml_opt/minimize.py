@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import enum
 import functools
+import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from optax import tree_utils as otu
 
@@ -240,6 +242,15 @@ def minimize(
         raise TypeError(f"args must be a tuple of extra arguments of fun, got {type(args).__name__}")
     check_integer(max_steps, "max_steps", lower=0)
     check_scalar(gtol, "gtol", lower=0.0)
-    # Strong dtypes, so a weakly typed x0 (jnp.full(n, 2.0)) shares the compiled program.
-    x0 = jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.result_type(x)), x0)
-    return _minimize(fun, optimizer, x0, args, jnp.asarray(max_steps, jnp.int32), gtol)
+    # Strong dtypes, so a weakly typed x0 (jnp.full(n, 2.0)) shares the compiled program. Leaves that
+    # are strongly typed already, and a Python max_steps, go to the compiled call as they are (as NumPy
+    # values, not through a device operation: this is the per-call cost of a small solve).
+    x0 = jax.tree.map(_strongly_typed, x0)
+    max_steps = np.int32(max_steps) if isinstance(max_steps, numbers.Integral) else jnp.asarray(max_steps, jnp.int32)
+    return _minimize(fun, optimizer, x0, args, max_steps, gtol)
+
+
+def _strongly_typed(x):
+    if isinstance(x, np.ndarray) or (isinstance(x, jax.Array) and not x.weak_type):
+        return x
+    return jnp.asarray(x, dtype=jnp.result_type(x))
