@@ -5,7 +5,6 @@ Python loop of optax steps over the same permutations, and per-run calls compare
 """
 
 import importlib
-import time
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +15,7 @@ from flax import nnx
 
 import ml_opt
 from ml_opt.problems.networks import MLP, digits_data
-from ml_opt.training import History, compile_fit, fit
+from ml_opt.training import compile_fit, fit
 
 # --------------------------------------------------------------------------------------------
 # Fixtures: a least-squares problem
@@ -563,101 +562,3 @@ def test_linen_train_state_second_order_recipe():
     x1 = np.concatenate([np.asarray(data["x"]), np.ones((N, 1))], axis=1)
     solution = np.linalg.lstsq(x1, np.asarray(targets), rcond=None)[0]
     np.testing.assert_allclose(state.params["params"]["Dense_0"]["kernel"], solution[:D], atol=1e-6)
-
-
-# --------------------------------------------------------------------------------------------
-# Throughput (slow; prints the figures)
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_throughput_fit_vs_step_loops():
-    """steps/s on the digits MLP: fit vs an nnx.Optimizer loop vs a jax.jit optax step loop.
-
-    Each is compiled first, then timed over the same 20 epochs three times (best of three, the
-    machine may be shared). Run with
-    ``python -m pytest tests/test_training.py -m slow -s -k throughput``.
-    """
-    train, test = digits_data()
-    epochs, batch_size = 20, 32
-    n = train["y"].shape[0]
-    steps = epochs * (n // batch_size)
-    key = jax.random.key(0)
-    batches = [jax.random.permutation(jax.random.fold_in(key, e), n)[: (n // batch_size) * batch_size]
-               .reshape(-1, batch_size) for e in range(epochs)]
-    tx = ml_opt.adam(1e-3)
-    repeats = 3
-
-    def best_rate(run):
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(run())
-            best = min(best, time.perf_counter() - start)
-        return steps / best
-
-    # 1. fit: compiled apart, then run.
-    model = MLP((64, 128, 10), rngs=nnx.Rngs(0))
-    compiled = compile_fit(cross_entropy, model, tx, train, epochs=epochs, batch_size=batch_size, key=key)
-    results = {}
-
-    def run_fit():
-        results["fit"] = compiled(model, train, key=key)
-        return results["fit"][2].loss
-
-    fit_rate = best_rate(run_fit)
-    fit_accuracy = _accuracy(results["fit"][0], test)
-
-    # 2. nnx.Optimizer with an nnx.jit step.
-    @nnx.jit
-    def nnx_step(model, optimizer, batch):
-        loss, grads = nnx.value_and_grad(cross_entropy)(model, batch)
-        optimizer.update(model, grads)
-        return loss
-
-    def run_nnx():
-        model = MLP((64, 128, 10), rngs=nnx.Rngs(0))
-        optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
-        results["nnx"] = model
-        for idx_epoch in batches:
-            for idx in idx_epoch:
-                loss = nnx_step(model, optimizer, jax.tree.map(lambda a: a[idx], train))
-        return loss
-
-    warm = MLP((64, 128, 10), rngs=nnx.Rngs(0))
-    nnx_step(warm, nnx.Optimizer(warm, tx, wrt=nnx.Param), jax.tree.map(lambda a: a[batches[0][0]], train))
-    nnx_rate = best_rate(run_nnx)
-    nnx_accuracy = _accuracy(results["nnx"], test)
-
-    # 3. a plain jax.jit optax step on (graphdef, params).
-    graphdef, params0 = nnx.split(MLP((64, 128, 10), rngs=nnx.Rngs(0)))
-    params0 = nnx.to_pure_dict(params0)
-
-    @jax.jit
-    def jit_step(params, opt_state, data, idx):
-        batch = jax.tree.map(lambda a: a[idx], data)
-        loss, grads = jax.value_and_grad(lambda p: cross_entropy(nnx.merge(graphdef, p), batch))(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    def run_jit():
-        params, opt_state = params0, tx.init(params0)
-        for idx_epoch in batches:
-            for idx in idx_epoch:
-                params, opt_state, loss = jit_step(params, opt_state, train, idx)
-        results["jit"] = params
-        return loss
-
-    jit_step(params0, tx.init(params0), train, batches[0][0])  # compile
-    jit_rate = best_rate(run_jit)
-    jit_accuracy = _accuracy(nnx.merge(graphdef, results["jit"]), test)
-
-    print(f"\ndigits MLP (64-128-10), ml_opt.adam(1e-3), {epochs} epochs x {n // batch_size} steps, "
-          f"batch {batch_size}, best of {repeats}")
-    print(f"fit:                 {fit_rate:9.0f} steps/s  (compile {compiled.compile_seconds:.2f} s)  "
-          f"test accuracy {fit_accuracy:.4f}")
-    print(f"nnx.Optimizer loop:  {nnx_rate:9.0f} steps/s  test accuracy {nnx_accuracy:.4f}")
-    print(f"jax.jit optax loop:  {jit_rate:9.0f} steps/s  test accuracy {jit_accuracy:.4f}")
-    assert isinstance(results["fit"][2], History)
-    assert min(fit_accuracy, nnx_accuracy, jit_accuracy) >= 0.95
-    assert fit_rate > nnx_rate
