@@ -14,9 +14,12 @@ Pairs (ml_opt solver, its scipy counterpart), every MGH problem, float64, from t
 its own ``gtol`` (BFGS, CG and L-BFGS-B use the infinity norm) and, for every method, a callback
 that ends the run as soon as the iterate's gradient passes that test (trust-exact uses the 2-norm,
 Newton-CG has no gradient test at all; L-BFGS-B's relative-decrease test is switched off with
-``ftol=0``). **Solved** means: the final value within ``1e-5 |v| + 1e-8`` of the paper's ``f_opt``
-or of one of its other local minima (:data:`ml_opt.problems.mgh.LOCAL_MINIMA`; the paper prints
-six digits), or a stationary point (``||grad f||_inf <= GTOL``). **Function evaluations** are
+``ftol=0``). **Solved** means what the issue asks: the known minimum value reached, that is the
+final value within ``1e-5 |v| + 1e-8`` of the paper's ``f_opt`` (the paper prints six digits), or of
+one of the other local minima where the problem has several
+(:data:`ml_opt.problems.mgh.LOCAL_MINIMA`). Passing the gradient test alone is not success: on
+powell_badly_scaled scipy's L-BFGS-B passes it at f = 1.27e-7 (f* = 0), a point of the curved
+valley where both components of the gradient happen to be below 1e-6 at once. **Function evaluations** are
 ml_opt's ``Result.num_fun_evals`` and scipy's ``nfev`` (objective evaluations; gradients and
 Hessians are counted apart on both sides).
 
@@ -30,9 +33,9 @@ of (ml_opt evaluations / scipy evaluations) at most 1, and no ratio above 2.
   writes it to the file named by the environment variable ``ML_OPT_MGH_TABLE``, if set) and asserts
   the targets for every pair.
 
-A pair that does not reach the targets is listed in ``KNOWN_SHORTFALLS`` with what was measured,
-and its tests are strict xfails: they fail as soon as the solver reaches the targets, so that the
-entry is removed then.
+Every pair reaches the targets over all 35 problems. A pair that does not reach them on the CI
+subset is listed in ``SUBSET_SHORTFALLS`` with what was measured, and its test is a strict xfail:
+it fails as soon as the solver reaches the targets there, so that the entry is removed then.
 """
 
 from __future__ import annotations
@@ -80,14 +83,14 @@ def known_values(problem):
     return ([problem.f_opt] if problem.f_opt is not None else []) + list(LOCAL_MINIMA.get(problem.name, ()))
 
 
-def is_solved(problem, value, grad_norm):
-    return bool(grad_norm <= GTOL) or any(abs(value - v) <= 1e-5 * abs(v) + 1e-8 for v in known_values(problem))
+def is_solved(problem, value):
+    return any(abs(value - v) <= 1e-5 * abs(v) + 1e-8 for v in known_values(problem))
 
 
 def run_ml_opt(problem, optimizer) -> Outcome:
     res = ml_opt.minimize(problem.fun, problem.init(jax.random.key(0)), optimizer, gtol=GTOL, max_steps=MAX_STEPS)
     value, grad_norm = float(res.value), float(res.grad_norm)
-    return Outcome(value, grad_norm, int(res.num_fun_evals), is_solved(problem, value, grad_norm),
+    return Outcome(value, grad_norm, int(res.num_fun_evals), is_solved(problem, value),
                    ml_opt.Status(int(res.status)).name)
 
 
@@ -121,7 +124,7 @@ def run_scipy(problem, method) -> Outcome:
                                       options=options, **kwargs)
     value = float(fun(res.x))
     grad_norm = float(np.max(np.abs(jac(res.x))))
-    return Outcome(value, grad_norm, int(res.nfev), is_solved(problem, value, grad_norm), str(res.message)[:40])
+    return Outcome(value, grad_norm, int(res.nfev), is_solved(problem, value), str(res.message)[:40])
 
 
 def compare(problems, names):
@@ -181,19 +184,19 @@ def assert_targets(rows, name):
 
 
 # ------------------------------------------------------------------------------------------
-# Targets not reached (measured; strict: the marker must go when the solver reaches them)
+# Targets not reached on the CI subset (measured; strict: the marker must go when they are)
 # ------------------------------------------------------------------------------------------
 
-KNOWN_SHORTFALLS = {
-    "lbfgs": "lbfgs needs 206 evaluations on powell_badly_scaled where L-BFGS-B needs 98 (ratio 2.10 > 2; "
-             "L-BFGS-B stops there on the gradient test at f = 1.3e-7, lbfgs at f = 2e-26, f* = 0); "
-             "on the CI subset its median ratio is 1.02 (rosenbrock 49 / 45)",
+SUBSET_SHORTFALLS = {
+    "lbfgs": "on the three CI problems lbfgs's median evaluation ratio to L-BFGS-B is 1.02 "
+             "(rosenbrock 49 / 45, powell_singular 53 / 52, variably_dimensioned 20 / 20); over all 35 "
+             "problems it is 1.00 (max 1.27, osborne2)",
 }
 
 
-def pair_params():
-    return [pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_SHORTFALLS[name], strict=True))
-            if name in KNOWN_SHORTFALLS else name for name in PAIR_NAMES]
+def subset_params():
+    return [pytest.param(name, marks=pytest.mark.xfail(reason=SUBSET_SHORTFALLS[name], strict=True))
+            if name in SUBSET_SHORTFALLS else name for name in PAIR_NAMES]
 
 
 # ------------------------------------------------------------------------------------------
@@ -201,7 +204,7 @@ def pair_params():
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", pair_params())
+@pytest.mark.parametrize("name", subset_params())
 def test_mgh_subset_targets(name):
     problems = [mgh_problem(number) for number in CI_SUBSET]
     rows = compare(problems, [name])[name]
@@ -230,6 +233,6 @@ def full_sweep():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", pair_params())
+@pytest.mark.parametrize("name", PAIR_NAMES)
 def test_mgh_full_sweep(full_sweep, name):
     assert_targets(full_sweep[name], name)
