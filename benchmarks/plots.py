@@ -113,6 +113,19 @@ def _y_limits(arrays: Sequence[np.ndarray], log: bool) -> tuple[float, float] | 
     return lim if all(np.isfinite(lim)) and lim[0] < lim[1] else None
 
 
+def _symlog_limits(finite: np.ndarray, linthresh: float) -> tuple[float, float]:
+    """Limits of a symmetric log axis: a decade beyond the extreme values, within the float range.
+
+    Set explicitly: matplotlib's automatic limits overflow when a run unbounded below reaches
+    -1e308, and the axis collapses to the linear region around 0.
+    """
+    big = np.finfo(float).max
+    low, high = float(finite.min()), float(finite.max())
+    low = max(10 * low, -big) if low < -linthresh else -linthresh
+    high = min(10 * high, big) if high > linthresh else linthresh
+    return low, high
+
+
 def loss_curves(problem: str, runs: list[dict], path: str) -> str | None:
     """Loss against steps (left) and against wall time (right) for the selected run of each optimizer.
 
@@ -162,7 +175,7 @@ def loss_curves(problem: str, runs: list[dict], path: str) -> str | None:
         else:
             ax.set_yscale("log" if log else "linear")
         ax.grid(True, which="major", alpha=0.3)
-    lim = None if symlog else _y_limits(ys, log)
+    lim = _symlog_limits(finite, scale) if symlog else _y_limits(ys, log)
     if lim:
         axes[0].set_ylim(*lim)
     if symlog:

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks import plots
 from benchmarks import records as rec
 from benchmarks import report
 from benchmarks.optimizers import OPTIMIZERS
@@ -140,3 +141,11 @@ def test_a_failing_optimizer_becomes_an_error_record():
     (r,) = run_pair(rosenbrock(), spec, SETTINGS)
     assert r["error"] == "ValueError: this optimizer cannot be built"
     assert r["success"] is False and r["status"].startswith("error:")
+
+
+def test_symlog_axis_of_a_run_unbounded_below_holds_every_value():
+    # The monkey saddle from near the origin: f(x0) = -2e-9, then down to -1.78e308 (still finite).
+    values = np.array([-2e-9, -1e-3, -2.7e205, -1.78e308, 3.0e-10])
+    low, high = plots._symlog_limits(values, linthresh=2e-9)
+    assert math.isfinite(low) and math.isfinite(high)
+    assert low <= values.min() and high >= values.max()
