@@ -158,8 +158,10 @@ def loss_curves(problem: str, runs: list[dict], path: str) -> str | None:
             axes[0].plot(e_step, e_y, lw=1.8, marker="o", ms=3, label=label_of(r) + ", epoch mean", **kw)
             axes[1].plot(e_sec, e_y, lw=1.8, marker="o", ms=3, **kw)
             continue
-        axes[0].plot(np.asarray(t["step"], float), y, label=label_of(r), lw=1.4, **kw)
-        axes[1].plot(sec[keep], y[keep], lw=1.4, **kw)
+        # A run of a step or two is a point or two on the time axis: markers, or it would not show.
+        short = {"marker": "o", "ms": 3} if len(y) <= 3 else {}
+        axes[0].plot(np.asarray(t["step"], float), y, label=label_of(r), lw=1.4, **short, **kw)
+        axes[1].plot(sec[keep], y[keep], lw=1.4, **short, **kw)
     axes[0].set_xscale("symlog", linthresh=1)
     axes[0].set_xlabel("iteration (symlog scale)")
     axes[1].set_xscale("log")
