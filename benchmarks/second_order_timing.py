@@ -77,26 +77,27 @@ def max_steps_for(n):
     return max(1000, 200 * n)
 
 
+def timed(fn):
+    """``(seconds, result)`` of one call, waiting for the result."""
+    t = time.perf_counter()
+    out = jax.block_until_ready(fn())
+    return time.perf_counter() - t, out
+
+
 def paired(solvers, rounds):
     """Runs every solver once per round, in turn (so that a slow spell of a shared machine falls on
     all of them): ``{name: [seconds, one per round]}``."""
     times = {name: [] for name in solvers}
     for _ in range(rounds):
         for name, solve in solvers.items():
-            t = time.perf_counter()
-            jax.block_until_ready(solve())
-            times[name].append(time.perf_counter() - t)
+            times[name].append(timed(solve)[0])
     return times
 
 
 def _time(fn, repeats):
-    times = []
-    out = None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+    """Median seconds over ``repeats`` calls, and the last result."""
+    runs = [timed(fn) for _ in range(repeats)]
+    return statistics.median(t for t, _ in runs), runs[-1][1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,12 +125,6 @@ def compile_optax_lbfgs(n):
     t = time.perf_counter()
     solve.lower(standard_start(n)).compile()
     return time.perf_counter() - t
-
-
-def first_call(solve):
-    t = time.perf_counter()
-    out = jax.block_until_ready(solve())
-    return time.perf_counter() - t, out
 
 
 def _scipy_solve(value_and_grad, x0, method, n):
@@ -240,19 +235,19 @@ def main(argv=None):
                 compiles[label].append(compile_ml_opt(make_opt, n))
             compiles["optax.lbfgs"].append(compile_optax_lbfgs(n))
 
-        solvers, first, results, one_solve = {}, {}, {}, {}
+        solvers, first, results, one_solve, scipy_ok = {}, {}, {}, {}, {}
         for label, make_opt, method in PAIRS:
             solvers[label] = ml_opt_solver(make_opt, n)
-            first[label], results[label] = first_call(solvers[label])
+            first[label], results[label] = timed(solvers[label])
             solve, value_and_grad, compile_s = scipy_solver(method, n)
-            one_solve[method], results[method] = first_call(solve)
+            one_solve[method], results[method] = timed(solve)
             first[method] = compile_s + one_solve[method]
-            results[method + " ok"] = bool(np.max(np.abs(np.asarray(value_and_grad(results[method].x)[1]))) <= GTOL)
+            scipy_ok[method] = bool(np.max(np.abs(np.asarray(value_and_grad(results[method].x)[1]))) <= GTOL)
             if not (method == "BFGS" and n >= 1000):  # scipy's BFGS is O(n^3) per step there: one solve
                 solvers[method] = solve
         optax_solve = optax_lbfgs_solver(make_rosenbrock(), max_steps_for(n))
         x0 = standard_start(n)
-        first["optax.lbfgs"], _ = first_call(lambda: optax_solve(x0))
+        first["optax.lbfgs"], _ = timed(lambda: optax_solve(x0))
         solvers["optax.lbfgs"] = lambda: optax_solve(x0)
         times = paired(solvers, repeats)
         times.setdefault("BFGS", [one_solve["BFGS"]])
@@ -268,7 +263,7 @@ def main(argv=None):
             print(f"| {name} | {n} | {label} | {_ms(statistics.median(ours))} | {_ms(first[label])} | "
                   f"{_ms(statistics.median(compiles[label]))} | {int(res.num_fun_evals)}"
                   f"{'' if bool(res.converged) else ' (not converged)'} | {method} | {_ms(statistics.median(theirs))} | "
-                  f"{_ms(first[method])} | {int(ref.nfev)}{'' if results[method + ' ok'] else ' (not converged)'} | "
+                  f"{_ms(first[method])} | {int(ref.nfev)}{'' if scipy_ok[method] else ' (not converged)'} | "
                   f"{speedup:.1f}x | {compile_ratio:.2f} |", flush=True)
             summary.append((name, n, label, speedup, compile_ratio))
 

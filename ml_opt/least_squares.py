@@ -79,6 +79,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg
 import optax
 from jax.flatten_util import ravel_pytree
+from optax import tree_utils as otu
 
 from ml_opt._base import check_integer, check_params, check_scalar
 from ml_opt._solver import objective_at, resolve_linesearch, step_along
@@ -368,11 +369,8 @@ def levenberg_marquardt(
         def flat_residuals(v):
             return ravel_pytree(residual_fn(unravel(v), **fn_kwargs))[0].astype(dtype)
 
-        grad_norm = jnp.max(jnp.abs(ravel_pytree(grad_tree)[0]))
+        grad_norm = otu.tree_norm(grad_tree, ord=jnp.inf)
         floor = _FLOOR * jnp.finfo(dtype).eps * rr
-
-        def trial_grad_norm(v):
-            return jnp.max(jnp.abs(ravel_pytree(jax.grad(fun)(unravel(v)))[0])).astype(dtype)
 
         def body(c: _TrialCarry) -> _TrialCarry:
             p = _damped_step(jac, r, scale, c.mu)
@@ -385,8 +383,10 @@ def levenberg_marquardt(
             by_ratio = ok_model & jnp.isfinite(actual) & (rho > _ACCEPT)
             # rho is noise at the rounding floor of ||r||^2: there, a step must lower the gradient
             at_floor = ok_model & ~by_ratio & (predicted <= floor) & (actual >= -floor)
-            by_gradient = at_floor & jax.lax.cond(
-                at_floor, lambda: trial_grad_norm(x + p) < grad_norm, lambda: jnp.zeros([], bool)
+            by_gradient = jax.lax.cond(
+                at_floor,
+                lambda: otu.tree_norm(jax.grad(fun)(unravel(x + p)), ord=jnp.inf) < grad_norm,
+                lambda: jnp.zeros([], bool),
             )
             accepted = by_ratio | by_gradient
             shrink = jnp.where(by_ratio, jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1.0 / 3.0)
