@@ -12,12 +12,15 @@ direction their own way; around it, every step does the same few things, written
   :func:`jax.flatten_util.ravel_pytree`, for the methods that do their linear algebra on vectors.
 * **The first trial step** of a search: a move of about unit length along :math:`-\nabla f`
   (:func:`unit_move_step`, :func:`first_step`), or Nocedal & Wright's eq. 3.60 interpolated from the
-  last decrease (:func:`interpolated_step`).
+  last decrease (:func:`interpolated_step`); for the Newton family, no longer than Dennis &
+  Schnabel's maximum step (:func:`bounded_direction`).
 * **The update** ``step * direction`` (:func:`scaled`), and for the Newton family the whole step along
   a direction with its descent guard and steepest-descent fallback (:func:`step_along`).
 
 References:
   Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, section 3.5 and eq. 3.60.
+  Dennis & Schnabel, Numerical Methods for Unconstrained Optimization and Nonlinear Equations,
+  1983, Algorithm A6.3.1 (the maximum step).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ PyTree = Any
 
 __all__ = [
     "Step",
+    "bounded_direction",
     "current_point",
     "first_step",
     "interpolated_step",
@@ -179,6 +183,44 @@ def interpolated_step(value: Array, prev_value: Array, slope: Array, fallback: A
     return jnp.where(ok, jnp.minimum(1.0, guess), fallback).astype(value.dtype)
 
 
+MAX_STEP_FACTOR = 1e3
+"""The longest first trial of the Newton family, relative to the iterate: see :func:`bounded_direction`."""
+
+
+def bounded_direction(direction: PyTree, init_step: Array, params: PyTree, dtype) -> PyTree:
+    r"""``direction`` scaled down so that the first trial moves at most :math:`10^3 \max(\|x\|_2, 1)`.
+
+    .. math:: d \leftarrow d \cdot \min\left(1,\ \frac{10^3 \max(\|x\|_2, 1)}{\alpha_0 \|d\|_2}\right)
+
+    Dennis & Schnabel's *maxstep* (their Algorithm A6.3.1 scales a Newton step longer than it down to
+    it; 10^3 max(||x||, 1) is their default, taken here at the current iterate). A nearly singular
+    Hessian or Gauss-Newton matrix gives a direction as long as :math:`|g| / \lambda_{\min}`, up to
+    1e300; a line search from the unit step along it spends dozens of evaluations shrinking the step
+    by hundreds of orders of magnitude (or fails). An ordinary Newton step (shorter than 1000 times
+    the iterate) is left as it is.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from ml_opt._solver import bounded_direction
+      >>> bounded_direction(jnp.array([0.0, 1e8]), 1.0, jnp.array([3.0, 4.0]), jnp.float32)
+      Array([   0., 5000.], dtype=float32)
+
+    References:
+      Dennis & Schnabel, Numerical Methods for Unconstrained Optimization and Nonlinear Equations,
+      1983 (SIAM reprint 1996), Algorithm A6.3.1 and Appendix A (the default of maxstep).
+    """
+    max_length = MAX_STEP_FACTOR * jnp.maximum(jnp.asarray(otu.tree_norm(params), dtype), 1.0)
+    # ||d||_2 = 2^e ||d1||_2 with d1 = 2^-e d, max|d_i| = m 2^e (m in [1/2, 1)): d1's entries are below
+    # 1, so its norm does not overflow where d's entries are near the largest float (exact scalings
+    # by powers of two; 1 / max|d_i| would be subnormal there, flushed to 0 on CPUs).
+    _, exponent = jnp.frexp(jnp.asarray(otu.tree_norm(direction, ord=jnp.inf), dtype))
+    d1 = jax.tree.map(lambda t: jnp.ldexp(t, -exponent), direction)
+    length1 = jnp.asarray(init_step, dtype) * jnp.asarray(otu.tree_norm(d1), dtype)  # 2^-e times the trial's
+    too_long = jnp.ldexp(length1, exponent) > max_length  # (inf if it overflows)
+    factor = jnp.where(too_long, max_length / jnp.where(too_long, length1, 1.0), 1.0)
+    return otu.tree_where(too_long, scaled(factor, d1), direction)
+
+
 # --------------------------------------------------------------------------------------------
 # The update
 # --------------------------------------------------------------------------------------------
@@ -228,10 +270,13 @@ def step_along(
     * **Descent guard.** Where ``use_gradient`` is set, or ``direction`` is not finite or not a
       descent direction (:math:`g^\top d \ge 0`), the search goes along :math:`-g` instead, from
       :func:`unit_move_step` (a move of unit length, at most 1).
+    * **Maximum step.** The search's first trial moves at most :math:`10^3 \max(\|x\|_2, 1)`
+      (:func:`bounded_direction`), so a nearly singular matrix's huge direction does not cost the
+      search dozens of evaluations.
     * **Failure.** A search that does not move along ``direction`` sets ``steepest_next``; one that
       does not move along :math:`-g` sets ``stalled``.
-    * ``linesearch=None`` takes the full step ``init_step`` (no search), evaluating f and its
-      gradient there once.
+    * ``linesearch=None`` takes the full step ``init_step`` (no search, and no maximum: the textbook
+      iteration), evaluating f and its gradient there once.
     """
     g_dot_d = jnp.asarray(otu.tree_vdot(grad_tree, direction), dtype)
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(d)) for d in jax.tree.leaves(direction)]))
@@ -247,6 +292,7 @@ def step_along(
         one = jnp.ones([], jnp.int32)
         return Step(scaled(step, d), jnp.asarray(new_value, dtype), new_grad, one, one,
                     jnp.zeros([], bool), jnp.zeros([], bool), use_gradient)
+    d = bounded_direction(d, init_step, params, dtype)
     res = linesearch.search(fun, params, d, value=value, grad=grad_tree, init_step=init_step)
     moved = res.step > 0
     return Step(

@@ -23,7 +23,9 @@ minibatch closes over its batch in both); this is not checked.
 ``gauss_newton(residual_fn, linesearch=None)``
     :math:`d = \arg\min_d \|J d + r\|` (the minimum-norm solution, by ``lstsq``: an SVD, so a
     rank-deficient :math:`J` is fine), then a line search on ``value_fn`` from step 1 (Nocedal &
-    Wright, section 10.3, "the Gauss-Newton method").
+    Wright, section 10.3, "the Gauss-Newton method"), or from the shorter step that moves
+    :math:`10^3 \max(\|x\|, 1)` when :math:`J` is nearly singular (Dennis & Schnabel's maximum
+    step, as :mod:`ml_opt.newton`).
 
 ``levenberg_marquardt(residual_fn, initial_damping=1e-3, max_trials=30)``
     :math:`(J^\top J + \mu D^\top D)\, p = -J^\top r` with Marquardt's / Moré's diagonal scaling

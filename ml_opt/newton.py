@@ -58,6 +58,10 @@ Robustness, by construction:
   next update is a steepest-descent step (initial step :math:`\min(1, 1/\|g\|_2)`); when it does
   not move along :math:`-g` either, the state says ``stalled`` and :func:`ml_opt.minimize` stops
   with status ``STALLED``.
+* **Maximum step.** The line search's first trial moves at most :math:`10^3 \max(\|x\|_2, 1)`
+  (Dennis & Schnabel's default *maxstep*): a nearly singular Hessian makes the modified Newton
+  step as long as :math:`|g| / \lambda_{\min}` (1e307 where :math:`H = 0`), which the search would
+  otherwise shrink over dozens of evaluations.
 * ``newton(linesearch="none")`` takes the full step of Algorithm 8.8 (no line search; a step of
   unit length where the descent guard replaced the direction by :math:`-g`): the textbook
   iteration, which can diverge; the driver then reports the non-finite value.
@@ -71,6 +75,8 @@ References:
   Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 3.3 (section 3.4),
   Algorithm 7.1 and eq. 7.3 (section 7.1).
   Gill, Murray & Wright, Practical Optimization, 1981, section 4.4.2.
+  Dennis & Schnabel, Numerical Methods for Unconstrained Optimization and Nonlinear Equations,
+  1983, Algorithm A6.3.1 (the maximum step).
   Dauphin, Pascanu, Gulcehre, Cho, Ganguli & Bengio, Identifying and attacking the saddle point
   problem in high-dimensional non-convex optimization, NeurIPS 2014.
 """

@@ -162,6 +162,43 @@ def test_newton_shift_modification_equals_numpy_algorithm_3_3(q):
     assert bool(state.modified)
 
 
+def quartic_minus_linear(x):
+    return jnp.sum(x ** 4 / 4 - x)  # Hessian 0 at x = 0, where the gradient is -1
+
+
+@functools.lru_cache(maxsize=None)
+def newton_backtracking():
+    return newton(linesearch=backtracking(c1=1e-4, shrink=0.5, max_steps=30))
+
+
+def test_newton_first_trial_is_bounded_by_the_maximum_step():
+    # At x = 0 the Hessian of x^4/4 - x is 0: the modified Newton direction is 1 / (smallest normal
+    # number) ~ 4.5e307. Dennis & Schnabel's maximum step makes the first trial 1e3 max(||x||, 1) = 1e3
+    # long; halving from there, Armijo's test t^4/4 - t <= -1e-4 t holds first at t = 1000 / 2^10
+    # (t^3 <= 4 (1 - 1e-4)), after 11 evaluations. From the unbounded trial, 30 halvings cannot get
+    # below 4e298 and the search fails.
+    updates, state = update_at(newton_backtracking(), lambda x: quartic_minus_linear(x))(np.zeros(1))
+    assert bool(state.modified)
+    np.testing.assert_array_equal(np.asarray(updates), [1000.0 / 2 ** 10])
+    assert int(state.num_fun_evals) == 11
+
+
+def test_bounded_direction_equals_closed_form_without_overflow():
+    from ml_opt._solver import bounded_direction
+
+    # ||d||_2 = sqrt(2) 1e308 overflows float64 as a sum of squares (and as a number: > 1.8e308);
+    # the bound is 1e3 max(||x||_2, 1) = 5e3 for ||x||_2 = 5, so d becomes 5e3 d / ||d||.
+    d, x = np.array([1e308, -1e308]), np.array([3.0, 4.0])
+    np.testing.assert_allclose(bounded_direction(d, 1.0, x, jnp.float64), [5e3 / np.sqrt(2.0), -5e3 / np.sqrt(2.0)],
+                               rtol=1e-14)
+    # With a first trial of 0.5 the direction may be twice as long.
+    np.testing.assert_allclose(bounded_direction(np.array([0.0, 1e5]), 0.5, np.zeros(2), jnp.float64), [0.0, 2e3],
+                               rtol=1e-15)
+    # A trial within the bound (0.5 ||d|| = 50 <= 1e3) and a zero direction are left as they are.
+    np.testing.assert_array_equal(bounded_direction(np.array([60.0, 80.0]), 0.5, np.zeros(2), jnp.float64), [60.0, 80.0])
+    np.testing.assert_array_equal(bounded_direction(np.zeros(2), 1.0, np.zeros(2), jnp.float64), [0.0, 0.0])
+
+
 @functools.lru_cache(maxsize=None)
 def newton_shift_full_step():
     return newton(linesearch="none", modification="shift")
