@@ -140,6 +140,25 @@ def _initial_step(init_step: Any, dtype) -> Array:
     return jnp.where(jnp.isfinite(a) & (a > 0), a, jnp.ones([], dtype))
 
 
+def _step_resolution(params: PyTree, direction: PyTree, dtype) -> Array:
+    r"""The longest step that moves no coordinate of ``params``: :math:`\min_i \varepsilon |x_i| / |d_i|`.
+
+    Over the coordinates with :math:`d_i \ne 0` (:math:`\varepsilon` of each leaf's dtype); an
+    interval of steps narrower than this cannot change ``params + step * direction``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from ml_opt.linesearch import _step_resolution
+      >>> float(_step_resolution(jnp.array([4.0, 1.0]), jnp.array([1.0, 0.0]), jnp.float32)) == 4 * 2.0 ** -23
+      True
+    """
+    def per_leaf(x, d):
+        ratio = jnp.finfo(x.dtype).eps * jnp.abs(x) / jnp.abs(d)
+        return jnp.min(jnp.where(d != 0, ratio, jnp.inf), initial=jnp.inf).astype(dtype)
+
+    return jnp.min(jnp.stack([per_leaf(x, d) for x, d in zip(jax.tree.leaves(params), jax.tree.leaves(direction))]))
+
+
 def _cubic_minimizer(a, fa, da, b, fb, db):
     """Minimiser of the cubic matching f and f' at a and b (N&W eq. 3.59), and whether it exists."""
     d1 = da + db - 3.0 * (fa - fb) / (a - b)
@@ -219,8 +238,12 @@ def zoom(
     accept a point (see the module docstring).
 
     The search stops after ``max_steps`` trials, or when the zoom interval is below floating-point
-    resolution (it no longer changes ``x``); it then returns ``success=False`` and its best point
-    (see the module docstring).
+    resolution: it no longer changes any coordinate of ``x``, or it changes ``x`` by less than
+    :math:`\varepsilon \|x\|_\infty` while the slopes at its ends say that ``f`` cannot change across
+    it by more than its noise. (The second test alone, on norms, would stop a search on a badly scaled
+    problem, near MGH's brown_badly_scaled minimiser (1e6, 2e-6), where the small coordinate still
+    moves and f still falls.) It then returns ``success=False`` and its best point (see the module
+    docstring).
 
     Args:
       c1: sufficient-decrease constant, ``0 < c1 < 1``.
@@ -274,6 +297,7 @@ def zoom(
         noise = 100 * eps * jnp.abs(f0)
         x_max = jnp.asarray(otu.tree_norm(params, ord=jnp.inf), dtype)
         d_max = jnp.asarray(otu.tree_norm(direction, ord=jnp.inf), dtype)
+        resolution = _step_resolution(params, direction, dtype)
 
         def body(s: _ZoomCarry) -> _ZoomCarry:
             a = s.trial
@@ -354,8 +378,12 @@ def zoom(
             next_zoom = ~accepted & ~(bracketing & b_more)
             trial = jnp.where(next_zoom, inter, extrapolated)
             count = s.count + 1
-            # Below floating-point resolution: the interval no longer moves x.
-            too_small = next_zoom & ((width <= 4 * eps * right) | (width * d_max <= eps * x_max))
+            # Below floating-point resolution: the interval no longer moves any coordinate of x; or it
+            # moves x by less than eps ||x||_inf and, by the slopes at its ends, f cannot change
+            # across it by more than its noise (a NaN slope, from a non-finite trial, does not object).
+            flat = ~(jnp.maximum(jnp.abs(lo_slope), jnp.abs(hi_slope)) * width > noise)
+            too_small = next_zoom & ((width <= 4 * eps * right) | (width <= resolution)
+                                     | ((width * d_max <= eps * x_max) & flat))
             stop = accepted | (count >= max_steps) | too_small | ~jnp.isfinite(trial)
             phase = jnp.where(stop, _DONE, jnp.where(next_zoom, _ZOOM, _BRACKET))
             return _ZoomCarry(

@@ -259,6 +259,23 @@ def test_zoom_no_wolfe_point_returns_best_sufficient_decrease_point():
     np.testing.assert_allclose(float(res.value), -float(res.step))
 
 
+def test_zoom_resolves_steps_on_a_badly_scaled_coordinate():
+    # x = (1e6, 2e-6 + 1e-11) and f = ((x_2 - 2e-6) / 1e-11)^2 (as near the minimiser (1e6, 2e-6) of
+    # MGH's brown_badly_scaled): along -grad f = (0, -2e11) the exact minimiser is at step
+    # 1e-11 / 2e11 = 5e-23, far below eps ||x||_inf / ||d||_inf = 1.1e-21, a step that moves x_2
+    # though it could not move x_1. The search must find it (f is a quadratic along d: the
+    # interpolation lands on it), not stop for floating-point resolution.
+    def fun(x):
+        return ((x[1] - 2e-6) / 1e-11) ** 2 + 0.0 * x[0]
+
+    x = jnp.array([1e6, 2e-6 + 1e-11])
+    g = jax.grad(fun)(x)
+    res = zoom().search(fun, x, -g, value=fun(x), grad=g, init_step=1.0)
+    assert bool(res.success)
+    np.testing.assert_allclose(float(res.step), 1e-11 / float(2 * 1e-11 / 1e-11 ** 2), rtol=1e-6)
+    assert float(res.value) <= 1e-10
+
+
 def test_zoom_nonfinite_region_steps_back_and_never_returns_nan():
     """f = -x for x < 2 and NaN beyond: no Wolfe point anywhere; the search must not return NaN."""
     fun = lambda x: jnp.where(x[0] < 2.0, -x[0], jnp.nan)
