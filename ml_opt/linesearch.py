@@ -153,8 +153,9 @@ def _step_resolution(params: PyTree, direction: PyTree, dtype) -> Array:
       True
     """
     def per_leaf(x, d):
-        ratio = jnp.finfo(x.dtype).eps * jnp.abs(x) / jnp.abs(d)
-        return jnp.min(jnp.where(d != 0, ratio, jnp.inf), initial=jnp.inf).astype(dtype)
+        moves = d != 0
+        ratio = jnp.finfo(x.dtype).eps * jnp.abs(x) / jnp.where(moves, jnp.abs(d), 1)
+        return jnp.min(jnp.where(moves, ratio, jnp.inf), initial=jnp.inf).astype(dtype)
 
     return jnp.min(jnp.stack([per_leaf(x, d) for x, d in zip(jax.tree.leaves(params), jax.tree.leaves(direction))]))
 
