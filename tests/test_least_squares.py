@@ -15,13 +15,14 @@ import pytest
 import scipy.optimize
 
 import ml_opt
+from benchmarks.mgh_vs_scipy import known_values
 from ml_opt.least_squares import (
     GaussNewtonState,
     LevenbergMarquardtState,
     gauss_newton,
     levenberg_marquardt,
 )
-from ml_opt.problems.mgh import LOCAL_MINIMA, mgh_problem, mgh_problems
+from ml_opt.problems.mgh import mgh_problem, mgh_problems
 
 # ------------------------------------------------------------------------------------------
 # Linear least squares: the closed form
@@ -175,10 +176,6 @@ def test_exponential_fit_matches_scipy_least_squares():
 # ------------------------------------------------------------------------------------------
 
 GTOL = 1e-6
-
-
-def known_values(problem):
-    return ([problem.f_opt] if problem.f_opt is not None else []) + list(LOCAL_MINIMA.get(problem.name, ()))
 
 
 def solved(problem, value, grad_norm):
