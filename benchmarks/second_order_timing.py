@@ -21,9 +21,11 @@ What is measured (float64, ``||grad||_inf <= gtol``, same ``gtol`` for everyone)
     ``value``, ``grad`` and ``value_fn``) inside a jitted ``lax.while_loop`` with the same stopping
     rule; first call and compile alone measured the same way.
 
-  Steady times are *paired*: in each round every contender solves once, in turn, so that a slow
-  spell of a shared machine falls on all of them; a time is the median over rounds, a speed-up the
-  median of the per-round ratios.
+  Steady times are *paired*: in each round every contender solves twice, in turn, and the second
+  solve is timed, so that a slow spell of a shared machine falls on all of them and no contender is
+  timed cold, right after another one's work (a solve of well under a millisecond following scipy's
+  BFGS at n = 100 took twice its warm time: caches and worker threads are then another program's); a
+  time is the median over rounds, a speed-up the median of the per-round ratios.
 
 * **Multi-start throughput**: 1000 starting points of 2-D Rosenbrock, uniform in [-2, 2]^2, solved
   by ``jax.jit(jax.vmap(minimize))`` (steady state) against a Python loop of scipy solves of the
@@ -85,11 +87,13 @@ def timed(fn):
 
 
 def paired(solvers, rounds):
-    """Runs every solver once per round, in turn (so that a slow spell of a shared machine falls on
-    all of them): ``{name: [seconds, one per round]}``."""
+    """Runs every solver twice per round, in turn, and times the second, warm, solve (a slow spell of
+    a shared machine falls on all of them; none is timed right after another one's work):
+    ``{name: [seconds, one per round]}``."""
     times = {name: [] for name in solvers}
     for _ in range(rounds):
         for name, solve in solvers.items():
+            jax.block_until_ready(solve())
             times[name].append(timed(solve)[0])
     return times
 
@@ -220,7 +224,8 @@ def main(argv=None):
           f"numpy {np.__version__}, {platform.processor() or platform.machine()}; float64; gtol {GTOL:g} "
           f"(inf-norm of the gradient); {repeats} timing rounds.\n")
     print("## Per solve\n")
-    print("Steady times are medians over rounds in which every contender runs once, in turn; the speed-up "
+    print("Steady times are medians over rounds in which every contender solves twice, in turn, and its "
+          "second (warm) solve is timed; the speed-up "
           "is the median of the per-round ratios (scipy / ml_opt), and the compile ratio the median of "
           f"per-round ratios (ml_opt / optax.lbfgs) over {compile_rounds} rounds of fresh compilations.\n")
     print("| problem | n | ml_opt solver | steady | first call | compile | nfev | scipy method | steady | first call "
