@@ -246,14 +246,12 @@ def bfgs(
         H = jnp.where(restart, eye, state.inv_hessian)
         is_identity = state.is_identity | restart
         d = jnp.where(is_identity, -g, d)
-        # Along -g (H = I: the first step, after a reset) a move of about unit length, or eq. 3.60.
-        unit_move = first_step(g)
-        if initial_step == "unit":
-            init_step = jnp.where(is_identity, unit_move, 1.0)
-        else:
-            fallback = jnp.where(is_identity, unit_move, 1.0)
-            init_step = jnp.where(state.count == 0, unit_move,
-                                  interpolated_step(value, state.prev_value, g @ d, fallback=fallback))
+        # The first trial: the unit quasi-Newton step, or along -g (H = I: the first step, after a
+        # reset) a move of about unit length; by default eq. 3.60 where the last decrease predicts one.
+        init_step = jnp.where(is_identity, first_step(g), 1.0)
+        if initial_step == "interpolate":
+            init_step = jnp.where(state.count == 0, init_step,
+                                  interpolated_step(value, state.prev_value, g @ d, fallback=init_step))
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(
             fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step.astype(x.dtype)
