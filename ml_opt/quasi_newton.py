@@ -399,15 +399,14 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         rho = jnp.where(use_pair, 1.0 / jnp.where(use_pair, sy, 1.0), 0.0).astype(x.dtype)
 
         failed = ~ls.success
-        # Write the pair over the oldest row (in place); a skipped pair leaves the buffer as it was;
-        # a restart drops the pairs stored before it, a failed search every pair (rho = 0 makes a
-        # row inert).
+        # A restart or a failed search drops the pairs stored before it (rho = 0 makes a row inert;
+        # a failed search stores no new pair). Then the pair is written over the oldest row (in
+        # place); a skipped pair leaves the buffer as it was.
         h = state.head
-        rho_history = jnp.where(restart, jnp.zeros_like(state.rho_history), state.rho_history)
+        rho_history = jnp.where(restart | failed, jnp.zeros_like(state.rho_history), state.rho_history)
         s_history = state.s_history.at[h].set(jnp.where(use_pair, s, state.s_history[h]))
         y_history = state.y_history.at[h].set(jnp.where(use_pair, y, state.y_history[h]))
         rho_history = rho_history.at[h].set(jnp.where(use_pair, rho, rho_history[h]))
-        rho_history = jnp.where(failed, jnp.zeros_like(rho_history), rho_history)
         head = jnp.where(use_pair, (h + 1) % m, h).astype(jnp.int32)
 
         new_state = LbfgsState(
