@@ -46,22 +46,28 @@ minibatch closes over its batch in both); this is not checked.
     **At the rounding floor.** Near the minimizer of a problem with nonzero residuals, both the
     predicted decrease and :math:`\|r(x)\|^2 - \|r(x+p)\|^2` fall below the rounding level
     :math:`\varepsilon \|r\|^2` and :math:`\rho` is noise, although the gradient can still be
-    reduced. A step whose predicted decrease is at most :math:`4\varepsilon\|r\|^2` and which does
-    not raise :math:`\|r\|^2` by more than that is then accepted when it lowers
-    :math:`\|\nabla f\|_\infty` (one gradient evaluation; the analogue of the approximate Wolfe
-    conditions of Hager & Zhang 2005 in the line searches); then :math:`\mu \leftarrow \mu / 3`.
+    reduced. A step whose predicted decrease is at most :math:`4\varepsilon\|r\|^2` is therefore
+    not judged by :math:`\rho`: if it does not raise :math:`\|r\|^2` by more than that, it is
+    accepted when it lowers :math:`\|\nabla f\|_\infty` (one evaluation of ``value_fn`` and its
+    gradient, which become the new point's, so that the gradient compared is the one kept; the
+    analogue of the approximate Wolfe conditions of Hager & Zhang 2005 in the line searches); then
+    :math:`\mu \leftarrow \mu / 3`. A step too short to change any coordinate of :math:`x` is
+    never accepted, and ends the update: a larger :math:`\mu` would only shorten it.
 
 **Counts.** A Jacobian (it brings its residual vector along) counts one in ``num_jac_evals``; each
 other residual evaluation counts one in ``num_residual_evals`` *and* in ``num_fun_evals`` (it costs
 what an objective evaluation costs); the line searches' evaluations of ``value_fn`` and its gradient
 count in ``num_fun_evals`` and ``num_grad_evals`` as for every rule. ``levenberg_marquardt``
-evaluates ``value_fn`` and its gradient once at each accepted point, for the driver's stopping test,
-and the gradient once more at each trial step at the rounding floor (see there).
+evaluates ``value_fn`` and its gradient once at each point accepted by the gain ratio, for the
+driver's stopping test, and at each trial step at the rounding floor (see there).
 
 **Failure.** ``gauss_newton`` handles a failed line search as :mod:`ml_opt.newton` does (the next
 step is along :math:`-\nabla f`; ``stalled`` when that cannot move either). ``levenberg_marquardt``
 says ``stalled`` when ``max_trials`` damped steps all fail to decrease :math:`\|r\|` (or the model
-predicts no decrease: :math:`J^\top r = 0`); it then does not move.
+predicts no decrease: :math:`J^\top r = 0`; or the step no longer changes :math:`x`); it then does
+not move. At the rounding floor of a problem with nonzero residuals, where the gradient cannot get
+below ``gtol``, this is how a run ends (MGH's Jennrich-Sampson with 20 residuals: at MINPACK's
+value, after 44 residual evaluations against MINPACK's 46).
 
 References:
   Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, sections 10.2 and 10.3.
@@ -281,11 +287,14 @@ def _damped_step(jac: Array, r: Array, scale: Array, mu: Array) -> Array:
 
 class _TrialCarry(NamedTuple):
     k: Array
-    grad_evals: Array
+    floor_evals: Array  # value-and-gradient evaluations of trial steps at the rounding floor
     mu: Array
     nu: Array
     p: Array
     accepted: Array
+    by_gradient: Array  # accepted at the rounding floor: value and grad below are the new point's
+    value: Array
+    grad: PyTree
     done: Array
 
 
@@ -303,8 +312,9 @@ def levenberg_marquardt(
     accept :math:`x \leftarrow x + p` when :math:`\rho > 10^{-4}`, with
     :math:`\mu \leftarrow \mu\max(1/3, 1-(2\rho-1)^3)`, :math:`\nu \leftarrow 2`; else
     :math:`\mu \leftarrow \nu\mu`, :math:`\nu \leftarrow 2\nu` and try again (within the update).
-    At the rounding floor of :math:`\|r\|^2` (both reductions below :math:`4\varepsilon\|r\|^2`) a
-    step is accepted instead when it lowers :math:`\|\nabla f\|_\infty` (module docstring).
+    At the rounding floor of :math:`\|r\|^2` (a predicted reduction below :math:`4\varepsilon\|r\|^2`)
+    a step is accepted instead when it lowers :math:`\|\nabla f\|_\infty`; a step that does not
+    change :math:`x` ends the update (module docstring).
     Large :math:`\mu` gives a short, scaled steepest-descent step; small :math:`\mu` the
     Gauss-Newton step. No line search: the damping does its work (the method is a trust-region
     method in disguise, N&W section 10.3). See the module docstring for the scaling :math:`D`, how
@@ -371,6 +381,7 @@ def levenberg_marquardt(
         def flat_residuals(v):
             return ravel_pytree(residual_fn(unravel(v), **fn_kwargs))[0].astype(dtype)
 
+        value = jnp.asarray(value, dtype)
         grad_norm = otu.tree_norm(grad_tree, ord=jnp.inf)
         floor = _FLOOR * jnp.finfo(dtype).eps * rr
 
@@ -382,47 +393,68 @@ def levenberg_marquardt(
             predicted = jp @ jp + 2.0 * c.mu * (dp @ dp)
             rho = actual / jnp.where(predicted > 0, predicted, 1.0)
             ok_model = (predicted > 0) & jnp.all(jnp.isfinite(p))
-            by_ratio = ok_model & jnp.isfinite(actual) & (rho > _ACCEPT)
-            # rho is noise at the rounding floor of ||r||^2: there, a step must lower the gradient
-            at_floor = ok_model & ~by_ratio & (predicted <= floor) & (actual >= -floor)
-            by_gradient = jax.lax.cond(
+            # A step below the resolution of x is no step; a larger damping only shortens it.
+            moved = jnp.any(x + p != x)
+            # At the rounding floor of ||r||^2 (a predicted decrease within its rounding level) rho
+            # is noise: there a step must lower the gradient instead. The point's value and
+            # gradient are the ones compared, and become the state's.
+            noise = predicted <= floor
+            by_ratio = ok_model & moved & ~noise & jnp.isfinite(actual) & (rho > _ACCEPT)
+            at_floor = ok_model & moved & noise & (actual >= -floor)
+            trial_value, trial_grad = jax.lax.cond(
                 at_floor,
-                lambda: otu.tree_norm(jax.grad(fun)(unravel(x + p)), ord=jnp.inf) < grad_norm,
-                lambda: jnp.zeros([], bool),
+                lambda: jax.value_and_grad(fun)(unravel(x + p)),
+                lambda: (c.value, c.grad),
             )
+            by_gradient = at_floor & (otu.tree_norm(trial_grad, ord=jnp.inf) < grad_norm)
             accepted = by_ratio | by_gradient
             shrink = jnp.where(by_ratio, jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1.0 / 3.0)
             mu = jnp.where(accepted, c.mu * shrink, c.mu * c.nu)
             nu = jnp.where(accepted, 2.0, 2.0 * c.nu)
             k = c.k + 1
-            done = accepted | ~ok_model | (k >= max_trials) | ~jnp.isfinite(mu)
-            grad_evals = c.grad_evals + at_floor.astype(jnp.int32)
-            return _TrialCarry(k, grad_evals, mu.astype(dtype), nu.astype(dtype), p, accepted, done)
+            done = accepted | ~ok_model | ~moved | (k >= max_trials) | ~jnp.isfinite(mu)
+            return _TrialCarry(
+                k=k,
+                floor_evals=c.floor_evals + at_floor.astype(jnp.int32),
+                mu=mu.astype(dtype),
+                nu=nu.astype(dtype),
+                p=p,
+                accepted=accepted,
+                by_gradient=by_gradient,
+                value=jnp.where(by_gradient, jnp.asarray(trial_value, dtype), c.value),
+                grad=otu.tree_where(by_gradient, trial_grad, c.grad),
+                done=done,
+            )
 
         init = _TrialCarry(
             k=jnp.zeros([], jnp.int32),
-            grad_evals=jnp.zeros([], jnp.int32),
+            floor_evals=jnp.zeros([], jnp.int32),
             mu=mu0,
             nu=state.damping_growth.astype(dtype),
             p=jnp.zeros_like(x),
             accepted=jnp.zeros([], bool),
+            by_gradient=jnp.zeros([], bool),
+            value=value,
+            grad=grad_tree,
             done=jnp.zeros([], bool),
         )
         final = jax.lax.while_loop(lambda c: ~c.done, body, init)
         accepted = final.accepted
         p = jnp.where(accepted, final.p, 0.0)
         new_params = unravel(x + p)
+        # Accepted by the gain ratio: evaluate there; at the floor the search already has; else stay.
+        evaluate = accepted & ~final.by_gradient
         new_value, new_grad = jax.lax.cond(
-                accepted, lambda: jax.value_and_grad(fun)(new_params), lambda: (value, grad_tree)
+                evaluate, lambda: jax.value_and_grad(fun)(new_params), lambda: (final.value, final.grad)
         )
-        evaluated = accepted.astype(jnp.int32)
+        evaluated = evaluate.astype(jnp.int32) + final.floor_evals
         mu_next = jnp.where(jnp.isfinite(final.mu), final.mu, mu0)
         new_state = LevenbergMarquardtState(
             count=optax.safe_increment(state.count),
             value=jnp.asarray(new_value, dtype),
             grad=new_grad,
             num_fun_evals=state.num_fun_evals + extra + evaluated + final.k,
-            num_grad_evals=state.num_grad_evals + evaluated + final.grad_evals,
+            num_grad_evals=state.num_grad_evals + evaluated,
             num_residual_evals=state.num_residual_evals + final.k,
             num_jac_evals=state.num_jac_evals + 1,
             stalled=~accepted,

@@ -212,6 +212,20 @@ def test_levenberg_marquardt_on_mgh_matches_minpack(name):
     assert nfev <= 2 * snfev  # residual evaluations (Jacobians are counted apart, as MINPACK's njev)
 
 
+def test_levenberg_marquardt_at_the_rounding_floor_stops_as_stalled():
+    """Jennrich-Sampson with m = 20 residuals: at its minimum (f = 1449.48) the gradient cannot get
+    below about 1e-4 in float64, so gtol = 1e-6 is out of reach. LM must reach MINPACK's value and
+    stop there, saying STALLED, within twice MINPACK's residual evaluations. (It used to accept
+    steps that did not move x, on gradients evaluated by two programs that rounded differently,
+    and ran to max_steps: 4321 evaluations against MINPACK's 46.)"""
+    problem = mgh_problem("jennrich_sampson", m=20)
+    f, g, nfev, njev, res = ml_opt_lm(problem)
+    sf, sg, snfev, snjev = scipy_lm(problem)
+    assert abs(f - sf) <= 1e-10 * abs(sf), (f, sf)
+    assert g > GTOL and ml_opt.Status(int(res.status)) is ml_opt.Status.STALLED, res.message
+    assert nfev <= 2 * snfev, (nfev, snfev)
+
+
 @pytest.mark.slow
 def test_levenberg_marquardt_on_all_mgh_problems():
     lines = ["| problem | f (ml_opt LM) | nfev / njev | f (MINPACK lm) | nfev / njev |", "|---|---|---|---|---|"]
