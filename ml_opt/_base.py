@@ -19,7 +19,8 @@ Three things live here, once:
             Hessian-vector products; a dense Hessian counts as ``n`` products).
     ``stalled``
             a boolean: the solver can make no more progress (its line search failed and it has no
-            other direction to try). The driver stops and says so.
+            other direction to try; for Levenberg-Marquardt, no damped step was acceptable). The
+            driver stops and says so.
 
 Tree arithmetic comes from :mod:`optax.tree_utils`; it is not rewritten here.
 """

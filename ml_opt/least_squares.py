@@ -390,6 +390,10 @@ def levenberg_marquardt(
         def flat_residuals(v):
             return ravel_pytree(residual_fn(unravel(v), **fn_kwargs))[0].astype(dtype)
 
+        def value_and_grad_at(v):
+            f, g = jax.value_and_grad(fun)(unravel(v))
+            return jnp.asarray(f, dtype), g
+
         value = jnp.asarray(value, dtype)
         grad_norm = otu.tree_norm(grad_tree, ord=jnp.inf)
         floor = _FLOOR * jnp.finfo(dtype).eps * rr
@@ -412,7 +416,7 @@ def levenberg_marquardt(
             at_floor = ok_model & moved & noise & (actual >= -floor)
             trial_value, trial_grad = jax.lax.cond(
                 at_floor,
-                lambda: jax.value_and_grad(fun)(unravel(x + p)),
+                lambda: value_and_grad_at(x + p),
                 lambda: (c.value, c.grad),
             )
             by_gradient = at_floor & (otu.tree_norm(trial_grad, ord=jnp.inf) < grad_norm)
@@ -430,7 +434,7 @@ def levenberg_marquardt(
                 p=p,
                 accepted=accepted,
                 by_gradient=by_gradient,
-                value=jnp.where(by_gradient, jnp.asarray(trial_value, dtype), c.value),
+                value=jnp.where(by_gradient, trial_value, c.value),
                 grad=otu.tree_where(by_gradient, trial_grad, c.grad),
                 done=done,
             )
@@ -450,11 +454,10 @@ def levenberg_marquardt(
         final = jax.lax.while_loop(lambda c: ~c.done, body, init)
         accepted = final.accepted
         p = jnp.where(accepted, final.p, 0.0)
-        new_params = unravel(x + p)
         # Accepted by the gain ratio: evaluate there; at the floor the search already has; else stay.
         evaluate = accepted & ~final.by_gradient
         new_value, new_grad = jax.lax.cond(
-                evaluate, lambda: jax.value_and_grad(fun)(new_params), lambda: (final.value, final.grad)
+                evaluate, lambda: value_and_grad_at(x + p), lambda: (final.value, final.grad)
         )
         evaluated = evaluate.astype(jnp.int32) + final.floor_evals
         mu_next = jnp.where(jnp.isfinite(final.mu), final.mu, mu0)

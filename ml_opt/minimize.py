@@ -50,7 +50,8 @@ _MESSAGES = {
     Status.CONVERGED: "converged: ||grad||_inf <= gtol",
     Status.MAX_STEPS: "stopped after max_steps updates without reaching gtol",
     Status.NONFINITE: "stopped: the objective or gradient became non-finite; the last finite iterate is returned",
-    Status.STALLED: "stopped: the solver could make no further progress (line search failed)",
+    Status.STALLED: ("stopped: the solver could make no further progress (line search failed; "
+                     "Levenberg-Marquardt: no acceptable damped step)"),
 }
 
 
