@@ -3,6 +3,7 @@
     python -m benchmarks.mgh_vs_scipy                      # all 35 problems, standard starts (~8 min, 2 cores)
     python -m benchmarks.mgh_vs_scipy --start-scale 10     # from 10 x0, MGH's harder start (also 100)
     python -m benchmarks.mgh_vs_scipy --solvers lbfgs bfgs --out mgh.md
+    python -m benchmarks.mgh_vs_scipy --other-sizes        # the variable-size problems at other n, m
 
 Pairs (ml_opt solver, its scipy counterpart), every MGH problem, float64::
 
@@ -17,6 +18,13 @@ Pairs (ml_opt solver, its scipy counterpart), every MGH problem, float64::
 **Starts.** The standard starting point :math:`x_0` of each problem, or :math:`s x_0` with
 ``--start-scale s``: Moré, Garbow & Hillstrom (1981) recommend 10 and 100 as harder starts
 (several problems then have other stationary points within reach, or overflow).
+
+**Other sizes.** ``--other-sizes`` runs, instead of the 35 standard problems, the 19 problems with
+free sizes at 33 sizes other than the standard ones (:data:`OTHER_SIZES`: n = 20 to 50 for the
+variable-dimension problems, more residuals for the fixed-n ones, the sizes for which the paper
+gives other minimum values). Where no minimum value is known for a size (penalty1 with n = 30,
+penalty2 with n = 20, jennrich_sampson with m = 20, brown_dennis with m = 30), neither side counts
+as solving it.
 
 **Same stopping rule.** Both sides stop at ``||grad f||_inf <= GTOL``: ml_opt by its driver; scipy by
 its own ``gtol`` (BFGS, CG and L-BFGS-B use the infinity norm) and, for every method, a callback
@@ -56,7 +64,7 @@ import ml_opt  # noqa: E402
 from ml_opt.conjugate_gradient import nonlinear_cg  # noqa: E402
 from ml_opt.newton import newton, newton_cg  # noqa: E402
 from ml_opt.problems.base import Problem  # noqa: E402
-from ml_opt.problems.mgh import LOCAL_MINIMA, mgh_problems  # noqa: E402
+from ml_opt.problems.mgh import LOCAL_MINIMA, mgh_problem, mgh_problems  # noqa: E402
 from ml_opt.quasi_newton import bfgs, lbfgs  # noqa: E402
 
 GTOL = 1e-6
@@ -71,6 +79,34 @@ PAIRS = {
     "newton": (newton, "trust-exact"),
 }
 PAIR_NAMES = list(PAIRS)
+
+# Sizes other than the standard ones, for the problems that have free sizes (``--other-sizes``).
+OTHER_SIZES = {
+    "extended_rosenbrock": [{"n": 20}, {"n": 50}],
+    "extended_powell_singular": [{"n": 20}, {"n": 40}],
+    "penalty1": [{"n": 4}, {"n": 30}],
+    "penalty2": [{"n": 4}, {"n": 20}],
+    "variably_dimensioned": [{"n": 20}, {"n": 50}],
+    "trigonometric": [{"n": 20}, {"n": 50}],
+    "brown_almost_linear": [{"n": 20}, {"n": 50}],
+    "discrete_boundary_value": [{"n": 20}, {"n": 50}],
+    "discrete_integral_equation": [{"n": 20}, {"n": 50}],
+    "broyden_tridiagonal": [{"n": 20}, {"n": 50}],
+    "broyden_banded": [{"n": 20}, {"n": 50}],
+    "linear_full_rank": [{"n": 10, "m": 20}],
+    "linear_rank1": [{"n": 10, "m": 20}],
+    "linear_rank1_zero_columns_rows": [{"n": 10, "m": 20}],
+    "chebyquad": [{"n": 7}, {"n": 9}, {"n": 10}],
+    "watson": [{"n": 9}, {"n": 12}],
+    "jennrich_sampson": [{"m": 20}],
+    "box_3d": [{"m": 20}],
+    "brown_dennis": [{"m": 30}],
+}
+
+
+def other_size_problems() -> list[Problem]:
+    """The problems of :data:`OTHER_SIZES`, at those sizes."""
+    return [mgh_problem(key, **size) for key, sizes in OTHER_SIZES.items() for size in sizes]
 
 
 @dataclasses.dataclass
@@ -165,11 +201,11 @@ def summarize(rows):
     }
 
 
-def markdown(results, gtol=GTOL, start_scale=1.0) -> str:
+def markdown(results, gtol=GTOL, start_scale=1.0, problem_set="MGH set") -> str:
     pairs = {name: method for name, (_, method) in PAIRS.items()}
     names = list(results)
     starts = "standard starts" if start_scale == 1 else f"starts {start_scale:g} x0"
-    lines = [f"## MGH set, float64, {starts}, gtol = {gtol:g} (ml_opt vs scipy.optimize.minimize)", ""]
+    lines = [f"## {problem_set}, float64, {starts}, gtol = {gtol:g} (ml_opt vs scipy.optimize.minimize)", ""]
     lines.append("| solver (scipy) | solved | scipy solved | solved by scipy only | median nfev ratio | max nfev ratio |")
     lines.append("|---|---|---|---|---|---|")
     n = len(next(iter(results.values())))
@@ -194,15 +230,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--start-scale", type=float, default=1.0,
                         help="start from this multiple of each standard start (MGH: 1, 10, 100)")
+    parser.add_argument("--other-sizes", action="store_true",
+                        help="the problems with free sizes at other sizes (OTHER_SIZES) instead of the standard set")
     parser.add_argument("--solvers", nargs="+", choices=PAIR_NAMES, default=PAIR_NAMES, help="ml_opt solvers to run")
     parser.add_argument("--out", help="also write the Markdown tables to this file")
     args = parser.parse_args(argv)
-    problems = [scaled_start(p, args.start_scale) for p in mgh_problems()]
+    problem_set = "MGH problems at other sizes" if args.other_sizes else "MGH set"
+    problems = [scaled_start(p, args.start_scale) for p in (other_size_problems() if args.other_sizes else mgh_problems())]
     results = {}
     for name in args.solvers:
         results.update(compare(problems, [name]))
         jax.clear_caches()  # XLA:CPU runs out of memory for code when ~1000 executables are alive
-    table = markdown(results, start_scale=args.start_scale)
+    table = markdown(results, start_scale=args.start_scale, problem_set=problem_set)
     print(table)
     if args.out:
         with open(args.out, "w") as f:
