@@ -463,7 +463,7 @@ def levenberg_marquardt(
         mu_next = jnp.where(jnp.isfinite(final.mu), final.mu, mu0)
         new_state = LevenbergMarquardtState(
             count=optax.safe_increment(state.count),
-            value=jnp.asarray(new_value, dtype),
+            value=new_value,
             grad=new_grad,
             num_fun_evals=state.num_fun_evals + extra + evaluated + final.k,
             num_grad_evals=state.num_grad_evals + evaluated,
