@@ -26,8 +26,8 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks.mgh_vs_scipy import PAIR_NAMES, compare, markdown, summarize
-from ml_opt.problems.mgh import mgh_problem, mgh_problems
+from benchmarks.mgh_vs_scipy import OTHER_SIZES, PAIR_NAMES, compare, markdown, other_size_problems, summarize
+from ml_opt.problems.mgh import mgh_info, mgh_problem, mgh_problems
 
 CI_SUBSET = [1, 13, 25]
 
@@ -67,6 +67,18 @@ def test_mgh_subset_targets(name):
     for p, ours, theirs in rows:
         assert np.isfinite(ours.value) and np.isfinite(ours.grad_norm), p.name
     assert_targets(rows, name)
+
+
+def test_other_sizes_are_other_sizes():
+    """``--other-sizes``: every entry the problem asked for, at the sizes asked for, none standard."""
+    problems = other_size_problems()
+    asked = [(key, size) for key, sizes in OTHER_SIZES.items() for size in sizes]
+    assert len(problems) == len(asked)
+    for p, (key, size) in zip(problems, asked):
+        info = mgh_info(p)
+        assert info.key == key and not info.standard, p.name
+        assert all(getattr(info, k) == v for k, v in size.items()), (p.name, size)
+        assert np.isfinite(float(p.fun(p.init(None)))), p.name
 
 
 # ------------------------------------------------------------------------------------------
