@@ -92,7 +92,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
-from ml_opt._base import check_integer, check_params, check_scalar
+from ml_opt._base import add_scaled, check_integer, check_params, check_scalar
 from ml_opt._solver import objective_at, resolve_linesearch, step_along, unit_move_step
 from ml_opt.linesearch import LineSearch
 
@@ -325,11 +325,11 @@ def _truncated_cg(hvp: Callable[[PyTree], PyTree], g: PyTree, tol: Array, max_st
         curvature = jnp.asarray(otu.tree_vdot(c.p, hp), dtype)
         negative = ~(curvature > 0)  # also catches NaN
         alpha = c.rr / jnp.where(negative, 1.0, curvature)
-        z = otu.tree_add_scale(c.z, alpha, c.p)
-        r = otu.tree_add_scale(c.r, alpha, hp)
+        z = add_scaled(c.z, alpha, c.p)
+        r = add_scaled(c.r, alpha, hp)
         rr = jnp.asarray(otu.tree_vdot(r, r), dtype)
         beta = rr / jnp.where(c.rr > 0, c.rr, 1.0)
-        p = otu.tree_add_scale(jax.tree.map(jnp.negative, r), beta, c.p)
+        p = add_scaled(jax.tree.map(jnp.negative, r), beta, c.p)
         j = c.j + 1
         first_curvature = jnp.where(c.j == 0, curvature, c.first_curvature)
         status = jnp.select(

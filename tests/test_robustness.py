@@ -1,5 +1,5 @@
 """Robustness of the second-order solvers: saddles, indefinite Hessians, directions that are not
-descent directions, line searches that cannot meet their conditions.
+descent directions, line searches that cannot meet their conditions, params of mixed precision.
 
 Every second-order solver of the library runs every scenario through ml_opt.minimize (jit-compiled,
 vmapped over the scenario's starting points): nothing returned is NaN or infinite, the objective
@@ -248,3 +248,35 @@ def test_levenberg_marquardt_that_cannot_find_a_step_stalls():
     assert "no further progress" in res.message
     np.testing.assert_array_equal(res.params, [-1.2, 1.0])
 
+
+
+# ------------------------------------------------------------------------------------------
+# Params of mixed precision: a float32 leaf among float64 ones, a scalar and an empty leaf
+# ------------------------------------------------------------------------------------------
+
+
+def mixed_residuals(p):
+    """Zero at a = (1, 2, 3), b = (a_1^2, a_2^2) = (1, 4), c = 1/2 (closed form); ``z`` is empty."""
+    a = p["a"].astype(jnp.float64)
+    return jnp.concatenate([a - jnp.array([1.0, 2.0, 3.0]), 10.0 * (p["b"] - a[:2] ** 2),
+                            jnp.atleast_1d(p["c"] - 0.5), p["z"]])
+
+
+def mixed_objective(p):
+    return jnp.sum(mixed_residuals(p) ** 2)
+
+
+@pytest.mark.parametrize("name", list(SOLVERS))
+def test_params_of_mixed_precision(name):
+    """Every leaf keeps its dtype through the solver (newton_cg's inner CG once promoted the float32
+    leaf and failed to trace), and the run reaches the closed-form minimiser to float32 accuracy."""
+    p0 = {"a": jnp.zeros(3, jnp.float32), "b": jnp.ones(2, jnp.float64), "c": jnp.float64(2.0),
+          "z": jnp.zeros((0,), jnp.float64)}
+    res = ml_opt.minimize(mixed_objective, p0, SOLVERS[name](None, mixed_residuals), gtol=1e-5)
+    assert_all_finite(res)
+    for tree in (res.params, res.grad, res.opt_state.grad):
+        assert jax.tree.map(lambda leaf: leaf.dtype, tree) == jax.tree.map(lambda leaf: leaf.dtype, p0)
+    assert int(res.status) in (Status.CONVERGED, Status.STALLED, Status.MAX_STEPS), res.message
+    np.testing.assert_allclose(res.params["a"], [1.0, 2.0, 3.0], atol=1e-4)
+    np.testing.assert_allclose(res.params["b"], [1.0, 4.0], atol=1e-3)
+    np.testing.assert_allclose(res.params["c"], 0.5, atol=1e-4)
