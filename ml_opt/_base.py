@@ -181,6 +181,13 @@ def learning_rate_at(learning_rate: ScalarOrSchedule, count: Array) -> Array:
     return learning_rate(count) if callable(learning_rate) else learning_rate
 
 
+def linalg_dtype(dtype: Any) -> Any:
+    """The dtype a dense factorisation (Cholesky, eigh, QR, SVD) runs in for params of ``dtype``:
+    at least float32, since LAPACK has no half-precision routines (float16 and bfloat16 params are
+    factorised in float32 and the direction is cast back)."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
 def add_scaled(params: PyTree, step: Array, tree: PyTree) -> PyTree:
     """``params + step * tree`` leaf by leaf, each leaf keeping its dtype (a point along a direction)."""
     return jax.tree.map(lambda p, t: p + jnp.asarray(step, p.dtype) * t, params, tree)

@@ -54,6 +54,9 @@ minibatch closes over its batch in both); this is not checked.
     :math:`\mu \leftarrow \mu / 3`. A step too short to change any coordinate of :math:`x` is
     never accepted, and ends the update: a larger :math:`\mu` would only shorten it.
 
+**Precision.** The factorisations (``lstsq``, QR) run in float32 at least: float16 and bfloat16
+params are factorised in float32 and step in their own dtype (:func:`ml_opt._base.linalg_dtype`).
+
 **Counts.** A Jacobian (it brings its residual vector along) counts one in ``num_jac_evals``; each
 other residual evaluation counts one in ``num_residual_evals`` *and* in ``num_fun_evals`` (it costs
 what an objective evaluation costs); the line searches' evaluations of ``value_fn`` and its gradient
@@ -89,7 +92,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
-from ml_opt._base import check_integer, check_params, check_scalar
+from ml_opt._base import check_integer, check_params, check_scalar, linalg_dtype
 from ml_opt._solver import objective_at, resolve_linesearch, step_along
 from ml_opt.linesearch import LineSearch
 
@@ -262,7 +265,8 @@ def gauss_newton(
     def update_fn(grads, state: GaussNewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("gauss_newton", grads, params, value, grad, value_fn, fn_kwargs)
         r, jac, x, unravel = _residuals_and_jacobian(residual_fn, params, fn_kwargs)
-        d = jnp.linalg.lstsq(jac, -r)[0]
+        la = linalg_dtype(x.dtype)
+        d = jnp.linalg.lstsq(jac.astype(la), -r.astype(la))[0].astype(x.dtype)
         step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
         new_state = GaussNewtonState(
             count=optax.safe_increment(state.count),
@@ -287,11 +291,11 @@ def gauss_newton(
 
 def _damped_step(jac: Array, r: Array, scale: Array, mu: Array) -> Array:
     """``p = argmin ||[J; sqrt(mu) D] p + [r; 0]||``, by QR of the stacked matrix."""
-    n = jac.shape[1]
-    a = jnp.concatenate([jac, jnp.sqrt(mu) * jnp.diag(scale)], axis=0)
-    b = jnp.concatenate([-r, jnp.zeros([n], r.dtype)])
+    n, la = jac.shape[1], linalg_dtype(jac.dtype)
+    a = jnp.concatenate([jac, jnp.sqrt(mu) * jnp.diag(scale)], axis=0).astype(la)
+    b = jnp.concatenate([-r, jnp.zeros([n], r.dtype)]).astype(la)
     q, rr = jnp.linalg.qr(a, mode="reduced")
-    return jax.scipy.linalg.solve_triangular(rr, q.T @ b, lower=False)
+    return jax.scipy.linalg.solve_triangular(rr, q.T @ b, lower=False).astype(jac.dtype)
 
 
 class _TrialCarry(NamedTuple):

@@ -67,8 +67,9 @@ Robustness, by construction:
   iteration, which can diverge; the driver then reports the non-finite value.
 
 Params are any pytree of floating-point arrays; ``newton`` and ``saddle_free_newton`` flatten them
-with :func:`jax.flatten_util.ravel_pytree` for the dense linear algebra, ``newton_cg`` works on the
-pytree itself. Every hyperparameter may be a JAX scalar (``jax.vmap`` over damping works).
+with :func:`jax.flatten_util.ravel_pytree` for the dense linear algebra (in float32 at least:
+float16 and bfloat16 params are factorised in float32, see :func:`ml_opt._base.linalg_dtype`),
+``newton_cg`` works on the pytree itself, each leaf in its dtype. Every hyperparameter may be a JAX scalar (``jax.vmap`` over damping works).
 
 References:
   Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.8 and section 8.6.1.
@@ -92,7 +93,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
-from ml_opt._base import add_scaled, check_integer, check_params, check_scalar
+from ml_opt._base import add_scaled, check_integer, check_params, check_scalar, linalg_dtype
 from ml_opt._solver import objective_at, resolve_linesearch, step_along, unit_move_step
 from ml_opt.linesearch import LineSearch
 
@@ -420,8 +421,10 @@ def newton(
     def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("newton", grads, params, value, grad, value_fn, fn_kwargs)
         h, x, unravel = _dense_hessian(fun, params)
-        g = ravel_pytree(grad_tree)[0].astype(x.dtype)
-        d, modified, tau = _modified_newton_direction(h, g, damping, modification)
+        g = ravel_pytree(grad_tree)[0]
+        la = linalg_dtype(x.dtype)
+        d, modified, tau = _modified_newton_direction(h.astype(la), g.astype(la), damping, modification)
+        d = d.astype(x.dtype)
         step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
         new_state = NewtonState(
             count=optax.safe_increment(state.count),
@@ -484,8 +487,8 @@ def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | No
     def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("saddle_free_newton", grads, params, value, grad, value_fn, fn_kwargs)
         h, x, unravel = _dense_hessian(fun, params)
-        g = ravel_pytree(grad_tree)[0].astype(x.dtype)
-        d = _saddle_free_direction(h, g, damping)
+        la = linalg_dtype(x.dtype)
+        d = _saddle_free_direction(h.astype(la), ravel_pytree(grad_tree)[0].astype(la), damping).astype(x.dtype)
         step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
         new_state = NewtonState(
             count=optax.safe_increment(state.count),

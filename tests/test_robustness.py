@@ -280,3 +280,20 @@ def test_params_of_mixed_precision(name):
     np.testing.assert_allclose(res.params["a"], [1.0, 2.0, 3.0], atol=1e-4)
     np.testing.assert_allclose(res.params["b"], [1.0, 4.0], atol=1e-3)
     np.testing.assert_allclose(res.params["c"], 0.5, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["newton", "newton_shift", "saddle_free_newton", "gauss_newton", "levenberg_marquardt"])
+def test_dense_factorisations_with_half_precision_params(name, dtype):
+    """LAPACK has no half-precision Cholesky, eigh, QR or SVD (they raised NotImplementedError from
+    deep inside): the solvers factorise in float32 and step in the params' dtype. Rosenbrock from
+    (-1.2, 1) passes the gradient test near its minimiser (1, 1): along the valley x_2 = x_1^2,
+    ||grad f||_inf <= 0.1 bounds |1 - x_1| by about 0.05 and |1 - x_2| by about 0.1."""
+    residuals = lambda x: jnp.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]])
+    fun = lambda x: jnp.sum(residuals(x) ** 2)
+    res = ml_opt.minimize(fun, jnp.array([-1.2, 1.0], dtype), SOLVERS[name](None, residuals), gtol=0.1, max_steps=200)
+    assert res.params.dtype == dtype and res.value.dtype == dtype
+    assert int(res.status) == Status.CONVERGED, res.message
+    x1, x2 = np.asarray(res.params, np.float32)
+    assert abs(x1 - 1.0) <= 0.06 and abs(x2 - 1.0) <= 0.11, (x1, x2)
+    assert float(res.value) <= 0.01
