@@ -134,6 +134,11 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
         return fun(params, *args)
 
     value_and_grad = jax.value_and_grad(value_fn)
+    out = jax.eval_shape(value_fn, x0)  # at trace time: what fun returns
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        raise TypeError(f"fun must return a floating-point scalar; got a {type(out).__name__}: {out}")
+    if out.shape != () or not jnp.issubdtype(out.dtype, jnp.floating):
+        raise TypeError(f"fun must return a floating-point scalar; got shape {out.shape} dtype {out.dtype}")
 
     def status_of(value, grad, num_steps, stalled):
         finite = _all_finite(value, grad)

@@ -284,6 +284,9 @@ def test_gtol_is_the_stopping_rule():
     [
         (dict(fun="not a function"), TypeError, "^fun"),
         (dict(fun=None), TypeError, "^fun"),
+        (dict(fun=lambda x: x**2), TypeError, r"^fun must return a floating-point scalar; got shape \(3,\)"),
+        (dict(fun=lambda x: (jnp.sum(x**2), x)), TypeError, "^fun must return a floating-point scalar"),
+        (dict(fun=lambda x: jnp.sum(x**2).astype(jnp.int32)), TypeError, "^fun must return a floating-point scalar"),
         (dict(args=[1.0]), TypeError, "^args"),
         (dict(args=jnp.ones(2)), TypeError, "^args"),
         (dict(max_steps=-1), ValueError, "^max_steps"),
