@@ -11,9 +11,14 @@ Three things live here, once:
 * **The state conventions** that the drivers (:mod:`ml_opt.minimize`) read. A solver's state may
     carry fields with these names, anywhere in its (possibly nested, possibly chained) state tree:
 
-    ``value``, ``grad``
+    ``value``, ``grad``, ``update``
             objective and gradient at the parameters *after* the update, when the solver evaluated
-            them (in its line search, say); the driver then does not evaluate them again.
+            them (in its line search, say), and the update the solver returned with them. The
+            driver uses them, and does not evaluate again, when the update it applies *is* that
+            update (the same traced value: the solver is the last transformation of a chain, or is
+            followed only by ones that pass the update through); after a transformation that
+            changes it (``optax.scale(0.5)``, say) they belong to another point, and the driver
+            evaluates the objective itself.
     ``num_fun_evals``, ``num_grad_evals``, ``num_hvp_evals``
             cumulative counts of the evaluations the solver itself made (objective, gradient,
             Hessian-vector products; a dense Hessian counts as ``n`` products).

@@ -137,8 +137,9 @@ class CgState(NamedTuple):
       prev_step, prev_slope: :math:`\\alpha_k` and :math:`\\nabla f_k^\\top d_k` (for the initial step
         at the rounding floor of f).
       restart: the next direction is :math:`-\\nabla f` (at the start; after a failed search).
-      value, grad, num_fun_evals, num_grad_evals, stalled: the driver's fields (see
-        :mod:`ml_opt._base`): f and its gradient at the new params, cumulative counts, no progress.
+      value, grad, num_fun_evals, num_grad_evals, stalled, update: the driver's fields (see
+        :mod:`ml_opt._base`): f and its gradient at the new params, cumulative counts, no progress,
+        the update returned.
     """
 
     count: Array
@@ -154,6 +155,7 @@ class CgState(NamedTuple):
     num_fun_evals: Array
     num_grad_evals: Array
     stalled: Array
+    update: PyTree
 
 
 def nonlinear_cg(
@@ -218,6 +220,7 @@ def nonlinear_cg(
             num_fun_evals=zero,
             num_grad_evals=zero,
             stalled=jnp.zeros([], bool),
+            update=jax.tree.map(jnp.zeros_like, params),
         )
 
     def update_fn(grads, state: CgState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
@@ -247,6 +250,7 @@ def nonlinear_cg(
         )
 
         failed = ~ls.success
+        updates = scaled(ls.step, d_tree)
         new_state = CgState(
             count=optax.safe_increment(state.count),
             since_restart=jnp.where(restart, 1, state.since_restart + 1).astype(jnp.int32),
@@ -261,7 +265,8 @@ def nonlinear_cg(
             num_fun_evals=state.num_fun_evals + ls.num_fun_evals + extra,
             num_grad_evals=state.num_grad_evals + ls.num_grad_evals,
             stalled=failed & restart & (ls.step == 0),
+            update=updates,
         )
-        return scaled(ls.step, d_tree), new_state
+        return updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -123,6 +123,7 @@ class GaussNewtonState(NamedTuple):
       steepest_next: the last line search could not move along the Gauss-Newton direction; the
         next update steps along :math:`-\\nabla f`.
       used_gradient: the last update stepped along :math:`-\\nabla f`.
+      update: the update returned with this state (see :mod:`ml_opt._base`).
     """
 
     count: Array
@@ -134,6 +135,7 @@ class GaussNewtonState(NamedTuple):
     stalled: Array
     steepest_next: Array
     used_gradient: Array
+    update: PyTree
 
 
 class LevenbergMarquardtState(NamedTuple):
@@ -153,6 +155,7 @@ class LevenbergMarquardtState(NamedTuple):
       damping_growth: :math:`\\nu`.
       scale: the diagonal of :math:`D`, flattened like the params (0 before the first update).
       trials: damped steps tried in the last update (int32).
+      update: the update returned with this state (see :mod:`ml_opt._base`).
     """
 
     count: Array
@@ -167,6 +170,7 @@ class LevenbergMarquardtState(NamedTuple):
     damping_growth: Array
     scale: Array
     trials: Array
+    update: PyTree
 
 
 def _check_residual_fn(residual_fn: Any, method: str) -> None:
@@ -260,6 +264,7 @@ def gauss_newton(
             stalled=false,
             steepest_next=false,
             used_gradient=false,
+            update=jax.tree.map(jnp.zeros_like, params),
         )
 
     def update_fn(grads, state: GaussNewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
@@ -278,6 +283,7 @@ def gauss_newton(
             stalled=step.stalled,
             steepest_next=step.steepest_next,
             used_gradient=step.used_gradient,
+            update=step.updates,
         )
         return step.updates, new_state
 
@@ -379,6 +385,7 @@ def levenberg_marquardt(
             damping_growth=jnp.full([], 2.0, x.dtype),
             scale=jnp.zeros_like(x),
             trials=zero,
+            update=jax.tree.map(jnp.zeros_like, params),
         )
 
     def update_fn(grads, state: LevenbergMarquardtState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
@@ -465,6 +472,7 @@ def levenberg_marquardt(
         )
         evaluated = evaluate.astype(jnp.int32) + final.floor_evals
         mu_next = jnp.where(jnp.isfinite(final.mu), final.mu, mu0)
+        updates = unravel(p)
         new_state = LevenbergMarquardtState(
             count=optax.safe_increment(state.count),
             value=new_value,
@@ -478,7 +486,8 @@ def levenberg_marquardt(
             damping_growth=jnp.where(accepted, 2.0, final.nu).astype(dtype),
             scale=scale,
             trials=final.k,
+            update=updates,
         )
-        return unravel(p), new_state
+        return updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

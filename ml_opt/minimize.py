@@ -99,10 +99,15 @@ def _solver_count(state: PyTree, name: str) -> jax.Array:
     return sum((jnp.asarray(v, jnp.int32) for v in _state_fields(state, name)), jnp.zeros([], jnp.int32))
 
 
-def _solver_value_and_grad(state: PyTree, params: PyTree) -> tuple[jax.Array, PyTree] | None:
-    """The objective and gradient the solver evaluated at the new params, if it keeps them."""
-    values, grads = _state_fields(state, "value"), _state_fields(state, "grad")
-    if len(values) != 1 or len(grads) != 1:
+def _solver_value_and_grad(state: PyTree, params: PyTree, updates: PyTree) -> tuple[jax.Array, PyTree] | None:
+    """The objective and gradient the solver evaluated at the new params, if it keeps them.
+
+    They are at the new params only if the update applied is the solver's own: the very value it
+    returned (checked when tracing, so at no run-time cost), not one that a later transformation
+    of a chain has changed.
+    """
+    values, grads, own = _state_fields(state, "value"), _state_fields(state, "grad"), _state_fields(state, "update")
+    if len(values) != 1 or len(grads) != 1 or len(own) != 1 or own[0] is not updates:
         return None
     if jax.tree.structure(grads[0]) != jax.tree.structure(params):
         return None
@@ -168,7 +173,7 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
             carry.grad, carry.opt_state, carry.params, value=carry.value, grad=carry.grad, value_fn=value_fn
         )
         params = optax.apply_updates(carry.params, updates)
-        from_solver = _solver_value_and_grad(opt_state, params)
+        from_solver = _solver_value_and_grad(opt_state, params, updates)
         if from_solver is None:
             value, grad = value_and_grad(params)
             driver_evals = carry.driver_evals + 1

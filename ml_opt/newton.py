@@ -134,6 +134,7 @@ class NewtonState(NamedTuple):
       shift: the multiple of the identity added to :math:`H + \\alpha I` at the last update by
         ``modification="shift"`` (N&W Algorithm 3.3); 0 otherwise.
       used_gradient: the last update stepped along :math:`-g` (the descent guard or a restart).
+      update: the update returned with this state (see :mod:`ml_opt._base`).
     """
 
     count: Array
@@ -147,6 +148,7 @@ class NewtonState(NamedTuple):
     modified: Array
     shift: Array
     used_gradient: Array
+    update: PyTree
 
 
 class NewtonCGState(NamedTuple):
@@ -154,7 +156,7 @@ class NewtonCGState(NamedTuple):
 
     Attributes:
       count, value, grad, num_fun_evals, num_grad_evals, num_hvp_evals, stalled, steepest_next,
-        used_gradient: as in :class:`NewtonState`.
+        used_gradient, update: as in :class:`NewtonState`.
       cg_steps: CG iterations (= Hessian-vector products) of the last update (int32).
       negative_curvature: the last inner CG met a direction :math:`p` with :math:`p^\\top H p \\le 0`.
     """
@@ -168,6 +170,7 @@ class NewtonCGState(NamedTuple):
     stalled: Array
     steepest_next: Array
     used_gradient: Array
+    update: PyTree
     cg_steps: Array
     negative_curvature: Array
 
@@ -206,6 +209,7 @@ def _init_newton_state(params: PyTree) -> NewtonState:
         modified=false,
         shift=jnp.zeros([], dtype),
         used_gradient=false,
+        update=jax.tree.map(jnp.zeros_like, params),
     )
 
 
@@ -438,6 +442,7 @@ def newton(
             modified=modified,
             shift=tau.astype(x.dtype),
             used_gradient=step.used_gradient,
+            update=step.updates,
         )
         return step.updates, new_state
 
@@ -502,6 +507,7 @@ def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | No
             modified=jnp.zeros([], bool),
             shift=jnp.zeros([], x.dtype),
             used_gradient=step.used_gradient,
+            update=step.updates,
         )
         return step.updates, new_state
 
@@ -572,6 +578,7 @@ def newton_cg(max_cg_steps: int | None = None, linesearch: LineSearch | None = N
             stalled=base.stalled,
             steepest_next=base.steepest_next,
             used_gradient=base.used_gradient,
+            update=base.update,
             cg_steps=jnp.zeros([], jnp.int32),
             negative_curvature=jnp.zeros([], bool),
         )
@@ -600,6 +607,7 @@ def newton_cg(max_cg_steps: int | None = None, linesearch: LineSearch | None = N
             stalled=step.stalled,
             steepest_next=step.steepest_next,
             used_gradient=step.used_gradient,
+            update=step.updates,
             cg_steps=cg_steps,
             negative_curvature=negative,
         )

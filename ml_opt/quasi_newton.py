@@ -98,6 +98,7 @@ class BfgsState(NamedTuple):
       num_fun_evals: cumulative objective evaluations of the line searches (int32).
       num_grad_evals: cumulative gradient evaluations of the line searches (int32).
       stalled: the last line search failed along :math:`-\\nabla f` without moving.
+      update: the update returned with this state (see :mod:`ml_opt._base`).
     """
 
     count: Array
@@ -109,6 +110,7 @@ class BfgsState(NamedTuple):
     num_fun_evals: Array
     num_grad_evals: Array
     stalled: Array
+    update: PyTree
 
 
 class LbfgsState(NamedTuple):
@@ -123,7 +125,7 @@ class LbfgsState(NamedTuple):
         nothing in the two-loop recursion).
       head: the row the next pair goes to; the newest pair is row ``(head - 1) % m`` (int32).
       prev_value: the objective at the start of the last update (the initial step after a reset).
-      value, grad, num_fun_evals, num_grad_evals, stalled: as in :class:`BfgsState`.
+      value, grad, num_fun_evals, num_grad_evals, stalled, update: as in :class:`BfgsState`.
     """
 
     count: Array
@@ -137,6 +139,7 @@ class LbfgsState(NamedTuple):
     num_fun_evals: Array
     num_grad_evals: Array
     stalled: Array
+    update: PyTree
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +234,7 @@ def bfgs(
             num_fun_evals=zero,
             num_grad_evals=zero,
             stalled=jnp.zeros([], bool),
+            update=jax.tree.map(jnp.zeros_like, params),
         )
 
     def update_fn(grads, state: BfgsState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
@@ -270,6 +274,7 @@ def bfgs(
         Hy = H @ y
         H_updated = H - rho * (jnp.outer(s, Hy) + jnp.outer(Hy, s)) + (rho * rho * (y @ Hy) + rho) * jnp.outer(s, s)
         failed = ~ls.success
+        updates = scaled(ls.step, d_tree)
         new_state = BfgsState(
             count=optax.safe_increment(state.count),
             inv_hessian=jnp.where(failed, eye, jnp.where(use_pair, H_updated, H)),
@@ -280,8 +285,9 @@ def bfgs(
             num_fun_evals=state.num_fun_evals + ls.num_fun_evals + extra,
             num_grad_evals=state.num_grad_evals + ls.num_grad_evals,
             stalled=failed & is_identity & (ls.step == 0),
+            update=updates,
         )
-        return scaled(ls.step, d_tree), new_state
+        return updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -363,6 +369,7 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
             num_fun_evals=zero,
             num_grad_evals=zero,
             stalled=jnp.zeros([], bool),
+            update=jax.tree.map(jnp.zeros_like, params),
         )
 
     def update_fn(grads, state: LbfgsState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
@@ -409,6 +416,7 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         rho_history = rho_history.at[h].set(jnp.where(use_pair, rho, rho_history[h]))
         head = jnp.where(use_pair, (h + 1) % m, h).astype(jnp.int32)
 
+        updates = scaled(ls.step, d_tree)
         new_state = LbfgsState(
             count=optax.safe_increment(state.count),
             s_history=s_history,
@@ -421,7 +429,8 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
             num_fun_evals=state.num_fun_evals + ls.num_fun_evals + extra,
             num_grad_evals=state.num_grad_evals + ls.num_grad_evals,
             stalled=failed & steepest & (ls.step == 0),
+            update=updates,
         )
-        return scaled(ls.step, d_tree), new_state
+        return updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

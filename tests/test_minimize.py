@@ -95,6 +95,42 @@ def test_optax_optimizer_runs_too():
     np.testing.assert_allclose(result.params, X_STAR, atol=1e-7)
 
 
+ROSEN_RESIDUALS = lambda x: jnp.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]])  # noqa: E731
+SECOND_ORDER = {
+    "bfgs": lambda: ml_opt.bfgs(),
+    "lbfgs": lambda: ml_opt.lbfgs(),
+    "nonlinear_cg": lambda: ml_opt.nonlinear_cg(),
+    "newton": lambda: ml_opt.newton(),
+    "newton_cg": lambda: ml_opt.newton_cg(),
+    "gauss_newton": lambda: ml_opt.gauss_newton(ROSEN_RESIDUALS),
+    "levenberg_marquardt": lambda: ml_opt.levenberg_marquardt(ROSEN_RESIDUALS),
+}
+
+
+@pytest.mark.parametrize("name", list(SECOND_ORDER))
+def test_second_order_solver_followed_by_a_scaling_in_a_chain(name):
+    """A solver keeps f and its gradient at params + its own update; after optax.scale(0.5) in a
+    chain the params are elsewhere, and the driver must evaluate them itself (it used to report the
+    solver's: a value that was not f at the returned params). Without a later transformation, or
+    after one that passes the update through, the driver evaluates nothing of its own."""
+    fun = lambda x: jnp.sum(ROSEN_RESIDUALS(x) ** 2)  # noqa: E731
+    x0 = jnp.array([-1.2, 1.0])
+    halved = ml_opt.minimize(fun, x0, optax.chain(SECOND_ORDER[name](), optax.scale(0.5)), gtol=1e-6, max_steps=2000)
+    # (to rounding: f's residuals cancel near the minimiser, where f ~ 1e-15)
+    np.testing.assert_allclose(float(halved.value), float(fun(halved.params)), rtol=1e-6, atol=1e-20)
+    np.testing.assert_allclose(halved.grad, jax.grad(fun)(halved.params), rtol=1e-6, atol=1e-9)
+    assert bool(halved.converged), halved.message
+    np.testing.assert_allclose(halved.params, [1.0, 1.0], atol=1e-5)
+
+    plain = ml_opt.minimize(fun, x0, SECOND_ORDER[name](), gtol=1e-6)
+    passed = ml_opt.minimize(fun, x0, optax.chain(optax.identity(), SECOND_ORDER[name](), optax.identity()), gtol=1e-6)
+    for r in (plain, passed):
+        solver_evals = sum(int(s.num_fun_evals) for s in jax.tree.leaves(
+            r.opt_state, is_leaf=lambda t: hasattr(t, "num_fun_evals")) if hasattr(s, "num_fun_evals"))
+        assert int(r.num_fun_evals) == solver_evals + 1  # the driver's one evaluation, at x0
+    assert int(passed.num_fun_evals) == int(plain.num_fun_evals)
+
+
 def test_pytree_params():
     """x0 a dict of arrays: the minimiser of sum of per-leaf quadratics, leaf by leaf."""
 
