@@ -10,7 +10,8 @@ Every optimizer of the library (and any optax transformation) runs through the s
                          did), evaluated here otherwise
 
 The loop stops on the first of: convergence (``||g||_inf <= gtol``), ``max_steps`` updates, a
-non-finite objective or gradient (the last finite iterate is returned, and the status says so), or
+non-finite objective or gradient (the last finite iterate is returned, or ``x0`` where ``f`` or its
+gradient is not finite there, and the status says so), or
 a solver that reports ``stalled`` (see :mod:`ml_opt._base` for the state fields read here).
 
 Evaluation counts are exact: the driver counts its own evaluations and adds the counters the
@@ -49,7 +50,8 @@ _MESSAGES = {
     Status.RUNNING: "still running (the loop was cut short)",
     Status.CONVERGED: "converged: ||grad||_inf <= gtol",
     Status.MAX_STEPS: "stopped after max_steps updates without reaching gtol",
-    Status.NONFINITE: "stopped: the objective or gradient became non-finite; the last finite iterate is returned",
+    Status.NONFINITE: ("stopped: the objective or gradient is non-finite (at x0, which is returned; or "
+                       "after an update, and the last finite iterate is returned)"),
     Status.STALLED: ("stopped: the solver could make no further progress (line search failed; "
                      "Levenberg-Marquardt: no acceptable damped step)"),
 }
