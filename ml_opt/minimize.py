@@ -6,16 +6,19 @@ Every optimizer of the library (and any optax transformation) runs through the s
     while ||g||_inf > gtol and k < max_steps:
         updates, state = optimizer.update(g, state, x_k, value=f(x_k), grad=g, value_fn=f)
         x_{k+1} = x_k + updates
-        f, g at x_{k+1}: read from the solver's state when it evaluated them (its line search
-                         did), evaluated here otherwise
+        f, g at x_{k+1}: read from the solver's state when it evaluated them there (its line
+                         search did, and the update applied is the one it returned),
+                         evaluated here otherwise
 
 The loop stops on the first of: convergence (``||g||_inf <= gtol``), ``max_steps`` updates, a
 non-finite objective or gradient (the last finite iterate is returned, or ``x0`` where ``f`` or its
 gradient is not finite there, and the status says so), or
 a solver that reports ``stalled`` (see :mod:`ml_opt._base` for the state fields read here).
 
-Evaluation counts are exact: the driver counts its own evaluations and adds the counters the
-solver keeps in its state.
+Evaluation counts are exact for solvers that keep counters (every ``ml_opt`` rule): the driver
+counts its own evaluations and adds the counters the solver keeps in its state. An optax optimizer
+that evaluates the objective itself keeps no such counters (``optax.lbfgs``'s line search): only the
+driver's evaluations are counted then.
 """
 
 from __future__ import annotations
