@@ -68,8 +68,9 @@ Robustness, by construction:
 
 Params are any pytree of floating-point arrays; ``newton`` and ``saddle_free_newton`` flatten them
 with :func:`jax.flatten_util.ravel_pytree` for the dense linear algebra (in float32 at least:
-float16 and bfloat16 params are factorised in float32, see :func:`ml_opt._base.linalg_dtype`),
-``newton_cg`` works on the pytree itself, each leaf in its dtype. Every hyperparameter may be a JAX scalar (``jax.vmap`` over damping works).
+float16 and bfloat16 params are factorised in float32, see :func:`ml_opt._base.linalg_dtype`);
+``newton_cg`` works on the pytree itself, each leaf in its dtype. Every hyperparameter may be a JAX
+scalar (``jax.vmap`` over damping works).
 
 References:
   Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.8 and section 8.6.1.
@@ -273,13 +274,17 @@ def _modified_newton_direction(h: Array, g: Array, damping: Array, modification:
     Returns:
       ``(d, modified, shift)``: ``modified`` says ``H + damping I`` was not positive definite;
       ``shift`` is Algorithm 3.3's ``tau`` (0 for the absolute-value modification). A NaN ``d``
-      (a non-finite Hessian) is replaced by ``-g`` later, by the descent guard.
+      (a non-finite Hessian) is replaced by ``-g`` later, by the descent guard. The factorisation
+      runs in :func:`ml_opt._base.linalg_dtype` of ``h``; ``d`` and ``shift`` come back in ``h``'s dtype.
     """
+    dtype = h.dtype
+    la = linalg_dtype(dtype)
+    h, g = h.astype(la), g.astype(la)
     a = h + jnp.asarray(damping, h.dtype) * jnp.eye(h.shape[0], dtype=h.dtype)
     if modification == "shift":
         l, tau, ok = _cholesky_with_added_identity(a)
         d = -jax.scipy.linalg.cho_solve((l, True), g)
-        return jnp.where(ok, d, jnp.nan), tau > 0, tau
+        return jnp.where(ok, d, jnp.nan).astype(dtype), tau > 0, tau.astype(dtype)
     l = jnp.linalg.cholesky(a)
     positive_definite = jnp.all(jnp.isfinite(l))
     d = jax.lax.cond(
@@ -287,12 +292,14 @@ def _modified_newton_direction(h: Array, g: Array, damping: Array, modification:
             lambda: -jax.scipy.linalg.cho_solve((l, True), g),
             lambda: _absolute_eigenvalue_solve(a, g),
     )
-    return d, ~positive_definite, jnp.zeros([], h.dtype)
+    return d.astype(dtype), ~positive_definite, jnp.zeros([], dtype)
 
 
 def _saddle_free_direction(h: Array, g: Array, damping: Array) -> Array:
-    """``d = -(|H| + damping I)^{-1} g`` with ``|H| = V |Lambda| V^T`` (Dauphin et al., 2014)."""
-    return _absolute_eigenvalue_solve(h, g, damping)
+    """``d = -(|H| + damping I)^{-1} g`` with ``|H| = V |Lambda| V^T`` (Dauphin et al., 2014), the
+    eigendecomposition in :func:`ml_opt._base.linalg_dtype` of ``h``, ``d`` in ``h``'s dtype."""
+    la = linalg_dtype(h.dtype)
+    return _absolute_eigenvalue_solve(h.astype(la), g.astype(la), damping).astype(h.dtype)
 
 
 _CG_RUNNING, _CG_CONVERGED, _CG_NEGATIVE_CURVATURE, _CG_MAX_STEPS = 0, 1, 2, 3
@@ -425,10 +432,8 @@ def newton(
     def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("newton", grads, params, value, grad, value_fn, fn_kwargs)
         h, x, unravel = _dense_hessian(fun, params)
-        g = ravel_pytree(grad_tree)[0]
-        la = linalg_dtype(x.dtype)
-        d, modified, tau = _modified_newton_direction(h.astype(la), g.astype(la), damping, modification)
-        d = d.astype(x.dtype)
+        g = ravel_pytree(grad_tree)[0].astype(x.dtype)
+        d, modified, tau = _modified_newton_direction(h, g, damping, modification)
         step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
         new_state = NewtonState(
             count=optax.safe_increment(state.count),
@@ -492,8 +497,8 @@ def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | No
     def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("saddle_free_newton", grads, params, value, grad, value_fn, fn_kwargs)
         h, x, unravel = _dense_hessian(fun, params)
-        la = linalg_dtype(x.dtype)
-        d = _saddle_free_direction(h.astype(la), ravel_pytree(grad_tree)[0].astype(la), damping).astype(x.dtype)
+        g = ravel_pytree(grad_tree)[0].astype(x.dtype)
+        d = _saddle_free_direction(h, g, damping)
         step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype)
         new_state = NewtonState(
             count=optax.safe_increment(state.count),
