@@ -8,6 +8,9 @@ Three things live here, once:
 * **The pytree lifting** of element-wise rules: :func:`elementwise` turns a rule written on single
     arrays, the way the algorithm boxes are written, into an ``optax.GradientTransformationExtraArgs``
     over any pytree of parameters.
+* **Equality by value**: an optimizer, line search or schedule made twice from the same
+    hyperparameters compares equal (:func:`equal_when_made_alike`), so
+    ``jax.jit`` and :func:`ml_opt.minimize`, which cache on it, do not compile again.
 * **The state conventions** that the drivers (:mod:`ml_opt.minimize`) read. A solver's state may
     carry fields with these names, anywhere in its (possibly nested, possibly chained) state tree:
 
@@ -33,6 +36,7 @@ Tree arithmetic comes from :mod:`optax.tree_utils`; it is not rewritten here.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 from typing import Any, Callable, NamedTuple, Union
@@ -257,30 +261,15 @@ def elementwise(
         new_state = state_type(t, *(treedef.unflatten(s) for s in new_slots))
         return treedef.unflatten(steps), new_state
 
-    key = _value_key(state_type, rule, learning_rate)
-    return optax.GradientTransformationExtraArgs(_ByValue(init_fn, ("init", key)), _ByValue(update_fn, ("update", key)))
-
-
-def _value_key(state_type: type, rule: Callable, learning_rate: ScalarOrSchedule) -> tuple | None:
-    """What makes two lifted rules the same: the rule's code and the values it closes over.
-
-    None when a closed-over value is not hashable (a JAX array, e.g. a traced learning rate):
-    then only the object itself is equal to itself.
-    """
-    cells = tuple(c.cell_contents for c in rule.__closure__ or ())
-    key = (state_type, rule.__code__, cells, learning_rate)
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 class _ByValue:
-    """A function that compares equal to another made from the same rule and hyperparameters.
+    """A function that compares equal to another made by the same factory from equal arguments.
 
-    ``ml_opt.adam(1e-3)`` called twice gives two equal transformations, so ``jax.jit`` (which
-    caches on static arguments) and :func:`ml_opt.minimize` reuse the compiled program.
+    ``key`` is ``(role, made_by)``: the field it fills (``"init"``, ``"update"``, ``"search"``,
+    ``"call"``) and the factory with its arguments, or None where those are not hashable; then the
+    function equals only itself. See :func:`equal_when_made_alike`.
     """
 
     def __init__(self, fn: Callable, key: tuple):
@@ -299,3 +288,38 @@ class _ByValue:
 
     def __hash__(self):
         return hash(self._key) if self._key[1] is not None else id(self)
+
+
+def equal_when_made_alike(factory: Callable) -> Callable:
+    """Makes what ``factory`` returns compare equal when it is made again from equal arguments.
+
+    ``lbfgs()`` called twice gives two transformations that are equal and hash alike, so
+    ``jax.jit`` (which caches on static arguments) and :func:`ml_opt.minimize` reuse the program
+    compiled for the first: ``for x0 in starts: minimize(f, x0, lbfgs())`` compiles once, as it
+    would with one optimizer made before the loop. Arguments are compared after defaults are filled
+    in, by type and value (``1`` and ``1.0`` differ: they may trace differently); functions (a
+    residual function, a schedule not made here) by identity, as ``jax.jit`` compares them; a line
+    search or schedule made by a decorated factory by its own arguments. Where an argument is not
+    hashable (a JAX or NumPy array, a traced value) the result equals only itself.
+
+    ``factory`` returns a NamedTuple whose callable fields are wrapped (a transformation's
+    ``init`` and ``update``, a line search's ``search``), or a function (a schedule), wrapped.
+    """
+    signature = inspect.signature(factory)
+
+    @functools.wraps(factory)
+    def make(*args, **kwargs):
+        made = factory(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        key = (factory, tuple((name, type(value), value) for name, value in bound.arguments.items()))
+        try:
+            hash(key)
+        except TypeError:
+            key = None
+        if not isinstance(made, tuple):
+            return _ByValue(made, ("call", key))
+        return type(made)(*(_ByValue(field, (name, key)) if callable(field) else field
+                            for name, field in zip(made._fields, made)))
+
+    return make

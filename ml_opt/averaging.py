@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ml_opt._base import check_params, check_same_structure, check_scalar
+from ml_opt._base import check_params, check_same_structure, check_scalar, equal_when_made_alike
 
 PyTree = Any
 
@@ -52,6 +52,7 @@ class PolyakAveragingState(NamedTuple):
     inner_state: optax.OptState
 
 
+@equal_when_made_alike
 def polyak_averaging(
     inner: optax.GradientTransformation,
     kind: Literal["uniform", "exponential"] = "uniform",

@@ -61,7 +61,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ml_opt._base import check_integer, check_params
+from ml_opt._base import check_integer, check_params, equal_when_made_alike
 from ml_opt._solver import current_point, first_step, interpolated_step, resolve_linesearch, scaled
 from ml_opt.linesearch import LineSearch, LineSearchResult, zoom
 
@@ -158,6 +158,7 @@ class CgState(NamedTuple):
     update: PyTree
 
 
+@equal_when_made_alike
 def nonlinear_cg(
         method: str = "polak_ribiere_plus",
         linesearch: LineSearch | None = None,

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ml_opt._base import ScalarOrSchedule, check_learning_rate, check_scalar, elementwise
+from ml_opt._base import ScalarOrSchedule, check_learning_rate, check_scalar, elementwise, equal_when_made_alike
 
 
 class SgdState(NamedTuple):
@@ -59,6 +59,7 @@ class AdamState(NamedTuple):
     second_moment: optax.Params
 
 
+@equal_when_made_alike
 def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformationExtraArgs:
     r"""Stochastic gradient descent (seed 002, Algorithm 8.1).
 
@@ -90,6 +91,7 @@ def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformationExtraArg
     return elementwise(SgdState, rule, learning_rate)
 
 
+@equal_when_made_alike
 def momentum(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> optax.GradientTransformationExtraArgs:
     r"""Gradient descent with (heavy-ball) momentum (seed 002, Algorithm 8.2).
 
@@ -119,6 +121,7 @@ def momentum(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> optax.Gradie
     return elementwise(MomentumState, rule, learning_rate)
 
 
+@equal_when_made_alike
 def nesterov(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> optax.GradientTransformationExtraArgs:
     r"""Nesterov momentum (seed 002, Algorithm 8.3), in the look-ahead variables.
 
@@ -151,6 +154,7 @@ def nesterov(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> optax.Gradie
     return elementwise(MomentumState, rule, learning_rate)
 
 
+@equal_when_made_alike
 def adagrad(learning_rate: ScalarOrSchedule, eps: float = 1e-7) -> optax.GradientTransformationExtraArgs:
     r"""AdaGrad (seed 002, Algorithm 8.4).
 
@@ -179,6 +183,7 @@ def adagrad(learning_rate: ScalarOrSchedule, eps: float = 1e-7) -> optax.Gradien
     return elementwise(AdagradState, rule, learning_rate)
 
 
+@equal_when_made_alike
 def rmsprop(
     learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-6
 ) -> optax.GradientTransformationExtraArgs:
@@ -210,6 +215,7 @@ def rmsprop(
     return elementwise(RmspropState, rule, learning_rate)
 
 
+@equal_when_made_alike
 def rmsprop_nesterov(
     learning_rate: ScalarOrSchedule,
     decay: float = 0.9,
@@ -252,6 +258,7 @@ def rmsprop_nesterov(
     return elementwise(RmspropNesterovState, rule, learning_rate)
 
 
+@equal_when_made_alike
 def adam(
     learning_rate: ScalarOrSchedule = 1e-3,
     b1: float = 0.9,

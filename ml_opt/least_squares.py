@@ -92,7 +92,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
-from ml_opt._base import check_integer, check_params, check_scalar, linalg_dtype
+from ml_opt._base import check_integer, check_params, check_scalar, equal_when_made_alike, linalg_dtype
 from ml_opt._solver import objective_at, resolve_linesearch, step_along
 from ml_opt.linesearch import LineSearch
 
@@ -202,6 +202,7 @@ def _residuals_and_jacobian(residual_fn: Callable, params: PyTree, fn_kwargs: di
 # --------------------------------------------------------------------------------------------
 
 
+@equal_when_made_alike
 def gauss_newton(
         residual_fn: Callable[..., PyTree], linesearch: LineSearch | None = None
 ) -> optax.GradientTransformationExtraArgs:
@@ -317,6 +318,7 @@ class _TrialCarry(NamedTuple):
     done: Array
 
 
+@equal_when_made_alike
 def levenberg_marquardt(
         residual_fn: Callable[..., PyTree],
         initial_damping: float | Array = 1e-3,

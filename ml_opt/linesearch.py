@@ -68,7 +68,7 @@ import jax
 import jax.numpy as jnp
 from optax import tree_utils as otu
 
-from ml_opt._base import add_scaled, check_integer, check_scalar
+from ml_opt._base import add_scaled, check_integer, check_scalar, equal_when_made_alike
 
 Array = jax.Array
 PyTree = Any
@@ -205,6 +205,7 @@ class _ZoomCarry(NamedTuple):
     success: Array
 
 
+@equal_when_made_alike
 def zoom(
         c1: float | Array = 1e-4,
         c2: float | Array = 0.9,
@@ -455,6 +456,7 @@ class _BacktrackCarry(NamedTuple):
     done: Array
 
 
+@equal_when_made_alike
 def backtracking(
         c1: float | Array = 1e-4,
         shrink: float | Array = 0.5,
@@ -537,6 +539,7 @@ def backtracking(
 # --------------------------------------------------------------------------------------------
 
 
+@equal_when_made_alike
 def exact_quadratic(curvature: str = "hvp") -> LineSearch:
     r"""The exact minimiser along :math:`d` of a quadratic :math:`f(x) = \tfrac12 x^\top A x - b^\top x`.
 

@@ -237,9 +237,12 @@ def minimize(
       A :class:`Result`. Under ``jax.vmap`` every field gains the batch axis.
 
     The compiled program is cached on (``fun``, ``optimizer``, shapes and dtypes): a second call
-    with the same function and an equal optimizer (the same object, or an ``ml_opt`` first-order
-    rule made again with the same Python-number hyperparameters) does not recompile. To measure compile time
-    apart from run time, time ``jax.jit(lambda x: minimize(fun, x, opt)).lower(x0).compile()``.
+    with the same function and an equal optimizer does not recompile. Every ``ml_opt`` optimizer
+    made again from the same hyperparameters (Python numbers, strings, and line searches and
+    schedules themselves made alike) is equal to the first, so ``for x0 in starts:
+    minimize(fun, x0, ml_opt.lbfgs())`` compiles once; a hyperparameter given as a JAX array makes
+    an optimizer equal only to itself (:func:`ml_opt._base.equal_when_made_alike`). To measure
+    compile time apart from run time, time ``jax.jit(lambda x: minimize(fun, x, opt)).lower(x0).compile()``.
 
     Example:
       >>> import jax.numpy as jnp, ml_opt

@@ -94,7 +94,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
-from ml_opt._base import add_scaled, check_integer, check_params, check_scalar, linalg_dtype
+from ml_opt._base import add_scaled, check_integer, check_params, check_scalar, equal_when_made_alike, linalg_dtype
 from ml_opt._solver import objective_at, resolve_linesearch, step_along, unit_move_step
 from ml_opt.linesearch import LineSearch
 
@@ -379,6 +379,7 @@ def _truncated_cg(hvp: Callable[[PyTree], PyTree], g: PyTree, tol: Array, max_st
 # --------------------------------------------------------------------------------------------
 
 
+@equal_when_made_alike
 def newton(
         damping: float | Array = 0.0,
         linesearch: LineSearch | str | None = None,
@@ -454,6 +455,7 @@ def newton(
     return optax.GradientTransformationExtraArgs(_init_newton_state, update_fn)
 
 
+@equal_when_made_alike
 def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | None = None) -> optax.GradientTransformationExtraArgs:
     r"""Saddle-free Newton (Dauphin et al., 2014): Newton's step with :math:`|H|` in place of :math:`H`.
 
@@ -519,6 +521,7 @@ def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | No
     return optax.GradientTransformationExtraArgs(_init_newton_state, update_fn)
 
 
+@equal_when_made_alike
 def newton_cg(max_cg_steps: int | None = None, linesearch: LineSearch | None = None) -> optax.GradientTransformationExtraArgs:
     r"""Line-search Newton-CG, Hessian-free (Nocedal & Wright, Algorithm 7.1).
 

@@ -73,7 +73,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ml_opt._base import check_integer, check_params
+from ml_opt._base import check_integer, check_params, equal_when_made_alike
 from ml_opt._solver import current_point, first_step, interpolated_step, resolve_linesearch, scaled
 from ml_opt.linesearch import LineSearch, LineSearchResult
 
@@ -165,6 +165,7 @@ def _curvature_ok(sy: Array, gs: Array) -> Array:
 # --------------------------------------------------------------------------------------------
 
 
+@equal_when_made_alike
 def bfgs(
         linesearch: LineSearch | None = None,
         *,
@@ -321,6 +322,7 @@ def _two_loop(g: Array, s_hist: Array, y_hist: Array, rho_hist: Array, newest: A
     return r
 
 
+@equal_when_made_alike
 def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.GradientTransformationExtraArgs:
     r"""Limited-memory BFGS (Nocedal & Wright, Algorithms 7.4 and 7.5).
 

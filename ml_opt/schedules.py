@@ -29,7 +29,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ml_opt._base import Schedule, _concrete_value, check_scalar
+from ml_opt._base import Schedule, _concrete_value, check_scalar, equal_when_made_alike
 
 __all__ = ["inverse_time", "inverse_sqrt_time", "cyclical_triangular"]
 
@@ -40,6 +40,7 @@ def _count(count) -> jax.Array:
     return count.astype(jnp.result_type(float)) if not jnp.issubdtype(count.dtype, jnp.floating) else count
 
 
+@equal_when_made_alike
 def inverse_time(a: float | jax.Array, c: float | jax.Array = 1.0) -> Schedule:
     r"""The polynomial decay :math:`\eta_t = a / (c + t)` (seed 003).
 
@@ -73,6 +74,7 @@ def inverse_time(a: float | jax.Array, c: float | jax.Array = 1.0) -> Schedule:
     return schedule
 
 
+@equal_when_made_alike
 def inverse_sqrt_time(a: float | jax.Array, c: float | jax.Array = 1.0) -> Schedule:
     r"""The polynomial decay :math:`\eta_t = a / (c + \sqrt t)` (seed 003).
 
@@ -107,6 +109,7 @@ def inverse_sqrt_time(a: float | jax.Array, c: float | jax.Array = 1.0) -> Sched
     return schedule
 
 
+@equal_when_made_alike
 def cyclical_triangular(
     base_lr: float | jax.Array, max_lr: float | jax.Array, step_size: int | float | jax.Array
 ) -> Schedule:

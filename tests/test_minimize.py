@@ -182,7 +182,67 @@ def test_weakly_typed_x0_of_same_dtype_reuses_the_compiled_program():
     assert traces == traces_of_one_compilation
 
 
-def test_equal_optimizer_made_anew_reuses_the_compiled_program():
+def _residuals(x):
+    return jnp.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]])
+
+
+# (made again alike, made with another hyperparameter): each factory of the library, and the line
+# searches, schedules and inner optimizers passed to them.
+_MADE_ALIKE = {
+    "sgd": (lambda: ml_opt.sgd(0.1), lambda: ml_opt.sgd(0.2)),
+    "adam": (lambda: ml_opt.adam(), lambda: ml_opt.adam(b2=0.99)),
+    "sgd int and float": (lambda: ml_opt.sgd(1), lambda: ml_opt.sgd(1.0)),
+    "sgd inverse_time": (lambda: ml_opt.sgd(inverse_time(0.1)), lambda: ml_opt.sgd(inverse_time(0.1, 2.0))),
+    "sgd inverse_sqrt_time": (lambda: ml_opt.sgd(ml_opt.inverse_sqrt_time(0.1)),
+                              lambda: ml_opt.sgd(ml_opt.inverse_sqrt_time(0.2))),
+    "sgd cyclical_triangular": (lambda: ml_opt.sgd(ml_opt.cyclical_triangular(0.01, 0.1, 4)),
+                                lambda: ml_opt.sgd(ml_opt.cyclical_triangular(0.01, 0.1, 8))),
+    "polyak_averaging": (lambda: ml_opt.polyak_averaging(ml_opt.sgd(0.1)),
+                         lambda: ml_opt.polyak_averaging(ml_opt.sgd(0.1), "exponential", 0.9)),
+    "bfgs": (lambda: ml_opt.bfgs(), lambda: ml_opt.bfgs(initial_scaling=True)),
+    "lbfgs": (lambda: ml_opt.lbfgs(), lambda: ml_opt.lbfgs(5)),
+    "lbfgs zoom": (lambda: ml_opt.lbfgs(linesearch=ml_opt.linesearch.zoom(c2=0.5)),
+                   lambda: ml_opt.lbfgs(linesearch=ml_opt.linesearch.zoom(c2=0.6))),
+    "lbfgs backtracking": (lambda: ml_opt.lbfgs(linesearch=ml_opt.linesearch.backtracking()),
+                           lambda: ml_opt.lbfgs(linesearch=ml_opt.linesearch.backtracking(shrink=0.3))),
+    "nonlinear_cg": (lambda: ml_opt.nonlinear_cg(), lambda: ml_opt.nonlinear_cg("fletcher_reeves")),
+    "newton": (lambda: ml_opt.newton(), lambda: ml_opt.newton(damping=1.0)),
+    "newton exact_quadratic": (lambda: ml_opt.newton(linesearch=ml_opt.linesearch.exact_quadratic()),
+                               lambda: ml_opt.newton(linesearch=ml_opt.linesearch.exact_quadratic("secant"))),
+    "saddle_free_newton": (lambda: ml_opt.saddle_free_newton(), lambda: ml_opt.saddle_free_newton(0.5)),
+    "newton_cg": (lambda: ml_opt.newton_cg(), lambda: ml_opt.newton_cg(max_cg_steps=1)),
+    "gauss_newton": (lambda: ml_opt.gauss_newton(_residuals),
+                     lambda: ml_opt.gauss_newton(_residuals, ml_opt.linesearch.backtracking())),
+    "levenberg_marquardt": (lambda: ml_opt.levenberg_marquardt(_residuals),
+                            lambda: ml_opt.levenberg_marquardt(_residuals, initial_damping=1.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(_MADE_ALIKE))
+def test_optimizer_made_anew_alike_reuses_the_compiled_program(name):
+    """The same factory and hyperparameters: no new compilation (a loop of solves compiles once);
+    another hyperparameter, or one given as a JAX array (not hashable), compiles anew."""
+    alike, other = _MADE_ALIKE[name]
+    traces = 0
+
+    def fun(x):
+        nonlocal traces
+        traces += 1
+        return jnp.sum(_residuals(x) ** 2)
+
+    def traces_of(opt):
+        before = traces
+        ml_opt.minimize(fun, jnp.array([-1.2, 1.0]), opt, max_steps=3)
+        return traces - before
+
+    assert alike() == alike() and hash(alike()) == hash(alike())
+    assert traces_of(alike()) > 0
+    assert traces_of(alike()) == 0
+    assert alike() != other()
+    assert traces_of(other()) > 0
+
+
+def test_optimizer_made_with_an_array_hyperparameter_equals_only_itself():
     traces = 0
 
     def fun(x):
@@ -190,10 +250,14 @@ def test_equal_optimizer_made_anew_reuses_the_compiled_program():
         traces += 1
         return jnp.sum(x**2)
 
-    ml_opt.minimize(fun, jnp.ones(2), ml_opt.sgd(0.1), max_steps=3)
-    traces_of_one_compilation = traces
-    ml_opt.minimize(fun, jnp.ones(2), ml_opt.sgd(0.1), max_steps=3)
-    assert traces == traces_of_one_compilation
+    opt = ml_opt.newton(damping=jnp.asarray(1.0))
+    assert opt != ml_opt.newton(damping=jnp.asarray(1.0)) and opt == opt
+    ml_opt.minimize(fun, jnp.ones(2), opt, max_steps=3)
+    first = traces
+    ml_opt.minimize(fun, jnp.ones(2), opt, max_steps=3)
+    assert traces == first
+    ml_opt.minimize(fun, jnp.ones(2), ml_opt.newton(damping=jnp.asarray(1.0)), max_steps=3)
+    assert traces > first
 
 
 def _assert_results_equal(batched, i, single):
