@@ -231,7 +231,7 @@ def _cholesky_with_added_identity(a: Array) -> tuple[Array, Array, Array]:
     n = a.shape[0]
     eye = jnp.eye(n, dtype=a.dtype)
     beta = jnp.asarray(_SHIFT_BETA, a.dtype)
-    min_diag = jnp.min(jnp.diag(a))
+    min_diag = jnp.min(jnp.diag(a), initial=jnp.inf)
     tau0 = jnp.where(min_diag > 0, 0.0, beta - min_diag).astype(a.dtype)
 
     def factor(tau):
@@ -264,7 +264,7 @@ def _absolute_eigenvalue_solve(a: Array, g: Array, damping: Array | float = 0.0)
     lam, v = jnp.linalg.eigh(a)
     abs_lam = jnp.abs(lam) + jnp.asarray(damping, a.dtype)
     finfo = jnp.finfo(a.dtype)
-    floor = jnp.maximum(a.shape[0] * finfo.eps * jnp.max(jnp.abs(lam)), finfo.tiny)
+    floor = jnp.maximum(a.shape[0] * finfo.eps * jnp.max(jnp.abs(lam), initial=0.0), finfo.tiny)
     return -(v @ ((v.T @ g) / jnp.maximum(abs_lam, floor)))
 
 

@@ -282,6 +282,16 @@ def test_params_of_mixed_precision(name):
     np.testing.assert_allclose(res.params["c"], 0.5, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", list(SOLVERS))
+def test_params_with_no_entries_converge_at_once(name):
+    """x0 = an array of size 0: the gradient is empty, its norm 0, so the run has converged at x0
+    (the dense solvers' eigenvalue floor and Cholesky shift once raised on the empty max/min)."""
+    residuals = lambda x: x - 1.0
+    res = ml_opt.minimize(lambda x: jnp.sum(residuals(x) ** 2) + 2.0, jnp.zeros(0), SOLVERS[name](None, residuals))
+    assert int(res.status) == Status.CONVERGED and int(res.num_steps) == 0
+    assert float(res.value) == 2.0 and res.params.shape == (0,)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
 @pytest.mark.parametrize("name", ["newton", "newton_shift", "saddle_free_newton", "gauss_newton", "levenberg_marquardt"])
 def test_dense_factorisations_with_half_precision_params(name, dtype):
