@@ -34,8 +34,9 @@ The API (stable; :mod:`ml_opt.newton`, :mod:`ml_opt.quasi_newton` and
   vector is one); the trial point is ``params + alpha * direction`` leaf by leaf, in each leaf's dtype.
   Scalars (steps, values, slopes) are in the dtype of ``value``.
 * ``init_step`` is the first trial step, chosen by the solver (1 for Newton and quasi-Newton steps;
-  a scaled step for the first iteration and for nonlinear CG). A non-finite or non-positive
-  ``init_step`` is replaced by 1.
+  a scaled step for the first iteration and for nonlinear CG). A Python number must be positive
+  and finite (``ValueError`` otherwise); an array that is not (a solver's estimate gone wrong) is
+  replaced by 1.
 * Everything is jittable and vmappable: one ``lax.while_loop`` with one evaluation of ``f`` (and its
   gradient) per iteration, a bounded number of iterations; hyperparameters may be JAX scalars.
 * **Failure.** A search that cannot meet its conditions within ``max_steps`` evaluations (or along a
@@ -62,6 +63,7 @@ References:
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -136,6 +138,8 @@ def _scalar_dtype(value: Array):
 
 
 def _initial_step(init_step: Any, dtype) -> Array:
+    if isinstance(init_step, numbers.Real):  # given by hand, not computed by a solver: must be a step
+        check_scalar(init_step, "init_step", lower=0.0, lower_open=True)
     a = jnp.asarray(init_step, dtype)
     return jnp.where(jnp.isfinite(a) & (a > 0), a, jnp.ones([], dtype))
 
@@ -572,12 +576,12 @@ def exact_quadratic(curvature: str = "hvp") -> LineSearch:
         dtype = _scalar_dtype(value)
         f0 = jnp.asarray(value, dtype)
         dphi0 = _slope(grad, direction, dtype)
+        a0 = _initial_step(init_step, dtype)  # checked here; used by the secant only
         if curvature == "hvp":
             _, hd = jax.jvp(jax.grad(fun), (params,), (direction,))
             dad = _slope(hd, direction, dtype)
             extra = dict(num_fun_evals=0, num_grad_evals=0, num_hvp_evals=1)
         else:
-            a0 = _initial_step(init_step, dtype)
             g0 = jax.grad(fun)(add_scaled(params, a0, direction))
             dad = (_slope(g0, direction, dtype) - dphi0) / a0
             extra = dict(num_fun_evals=0, num_grad_evals=1, num_hvp_evals=0)

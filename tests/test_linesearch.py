@@ -421,6 +421,25 @@ def test_bad_hyperparameters_raise_naming_them(make, match):
         make()
 
 
+
+@pytest.mark.parametrize("ls", [zoom(), backtracking(), exact_quadratic()], ids=lambda ls: ls.name)
+@pytest.mark.parametrize("init_step", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_initial_step_given_as_a_number_raises_naming_it(ls, init_step):
+    x = jnp.array([-1.2, 1.0])
+    g = jax.grad(_rosenbrock)(x)
+    with pytest.raises(ValueError, match="init_step"):
+        ls.search(_rosenbrock, x, -g, value=_rosenbrock(x), grad=g, init_step=init_step)
+
+
+def test_bad_initial_step_computed_as_an_array_is_replaced_by_one():
+    """A solver's estimate (an array, traced or not) that is not a positive number: the search starts at 1."""
+    fun = lambda x: jnp.sum((x - 1.0) ** 2)
+    x = jnp.zeros(2)
+    g = jax.grad(fun)(x)
+    for a0 in (jnp.asarray(0.0), jnp.asarray(jnp.nan), jnp.asarray(-2.0)):
+        res = backtracking().search(fun, x, -g, value=fun(x), grad=g, init_step=a0)
+        assert float(res.step) == 0.5 and int(res.num_fun_evals) == 2  # 1 rejected (f(x - g) = f(x)), then 1/2
+
 def test_types():
     ls = zoom()
     assert isinstance(ls, LineSearch) and ls.name == "zoom"
