@@ -421,7 +421,6 @@ def test_bad_hyperparameters_raise_naming_them(make, match):
         make()
 
 
-
 @pytest.mark.parametrize("ls", [zoom(), backtracking(), exact_quadratic()], ids=lambda ls: ls.name)
 @pytest.mark.parametrize("init_step", [0.0, -1.0, float("nan"), float("inf")])
 def test_bad_initial_step_given_as_a_number_raises_naming_it(ls, init_step):
@@ -439,6 +438,7 @@ def test_bad_initial_step_computed_as_an_array_is_replaced_by_one():
     for a0 in (jnp.asarray(0.0), jnp.asarray(jnp.nan), jnp.asarray(-2.0)):
         res = backtracking().search(fun, x, -g, value=fun(x), grad=g, init_step=a0)
         assert float(res.step) == 0.5 and int(res.num_fun_evals) == 2  # 1 rejected (f(x - g) = f(x)), then 1/2
+
 
 def test_types():
     ls = zoom()
