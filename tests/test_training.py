@@ -166,6 +166,25 @@ def test_same_call_reuses_the_compiled_program():
     assert len(traces) > after_first
 
 
+
+@pytest.mark.parametrize("make", [lambda: ml_opt.lbfgs(), lambda: ml_opt.newton_cg(), lambda: ml_opt.adam(0.01)],
+                         ids=["lbfgs", "newton_cg", "adam"])
+def test_optimizer_made_anew_alike_reuses_the_compiled_program(make):
+    """DESIGN: a second call with the same function, optimizer *value* and shapes does not compile
+    again, also when the optimizer is made anew in the loop (second-order solvers compiled anew
+    each time before)."""
+    traces = []
+
+    def loss(w, batch):
+        traces.append(1)
+        return squared_error(w, batch)
+
+    data = _least_squares_data()
+    fit(loss, jnp.zeros(D), make(), data, epochs=1, batch_size=16, key=jax.random.key(0))
+    after_first = len(traces)
+    fit(loss, jnp.ones(D), make(), data, epochs=1, batch_size=16, key=jax.random.key(1))
+    assert after_first >= 1 and len(traces) == after_first
+
 def test_compile_fit_separates_compile_time_and_runs_like_fit():
     data = _least_squares_data()
     tx = optax.sgd(0.05)
