@@ -184,6 +184,7 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
             driver_evals = carry.driver_evals + 1
         else:
             value, grad = from_solver
+            value = value.astype(out.dtype)  # the solver keeps f in the params' dtype, the loop in fun's
             driver_evals = carry.driver_evals
         stalled = jnp.any(jnp.stack([jnp.any(s) for s in _state_fields(opt_state, "stalled")] or [jnp.bool_(False)]))
         num_steps = carry.num_steps + 1

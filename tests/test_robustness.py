@@ -282,6 +282,23 @@ def test_params_of_mixed_precision(name):
     np.testing.assert_allclose(res.params["c"], 0.5, atol=1e-4)
 
 
+@pytest.mark.parametrize("value_dtype, params_dtype", [(jnp.float32, jnp.float64), (jnp.float64, jnp.float32)],
+                         ids=["float32-objective", "float64-objective"])
+@pytest.mark.parametrize("name", list(SOLVERS))
+def test_objective_in_another_precision_than_the_params(name, value_dtype, params_dtype):
+    """``fun`` may compute in another precision than ``x0`` holds: the result keeps fun's dtype for the
+    value and x0's for the params. (A float32 objective of float64 params once failed to trace: the
+    solvers keep f in the params' dtype, and the value they passed back did not match the loop's.)
+    Rosenbrock's residuals, zero at (1, 1), reached to float32 accuracy."""
+    residuals = lambda x: jnp.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]]).astype(value_dtype)
+    res = ml_opt.minimize(lambda x: jnp.sum(residuals(x) ** 2), jnp.array([-1.2, 1.0], params_dtype),
+                          SOLVERS[name](None, residuals), gtol=1e-3)
+    assert_all_finite(res)
+    assert res.value.dtype == value_dtype and res.params.dtype == params_dtype and res.grad.dtype == params_dtype
+    assert int(res.status) in (Status.CONVERGED, Status.STALLED), res.message
+    np.testing.assert_allclose(res.params, [1.0, 1.0], atol=1e-3)
+
+
 @pytest.mark.parametrize("name", list(SOLVERS))
 def test_params_with_no_entries_converge_at_once(name):
     """x0 = an array of size 0: the gradient is empty, its norm 0, so the run has converged at x0
