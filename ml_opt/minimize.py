@@ -65,7 +65,8 @@ class Result(NamedTuple):
 
     Attributes:
       params: the final iterate (the last finite one if the run went non-finite).
-      value: the objective at ``params``.
+      value: the objective at ``params``, in the dtype ``fun`` returns (which may differ from the
+        params' dtype).
       grad: the gradient at ``params``.
       grad_norm: ``||grad||_inf``.
       num_steps: the number of updates made; when ``status`` is ``NONFINITE`` the last one was
@@ -247,7 +248,7 @@ def minimize(
 
     Example:
       >>> import jax.numpy as jnp, ml_opt
-      >>> res = ml_opt.minimize(lambda x: jnp.sum((x - 3.0) ** 2), jnp.zeros(2), ml_opt.sgd(0.25))
+      >>> res = ml_opt.minimize(lambda x: jnp.sum((x - 3.0) ** 2), jnp.zeros(2), ml_opt.sgd(0.5))
       >>> bool(res.converged), int(res.num_steps)
       (True, 1)
     """
