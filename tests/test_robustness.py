@@ -249,7 +249,6 @@ def test_levenberg_marquardt_that_cannot_find_a_step_stalls():
     np.testing.assert_array_equal(res.params, [-1.2, 1.0])
 
 
-
 # ------------------------------------------------------------------------------------------
 # Params of mixed precision: a float32 leaf among float64 ones, a scalar and an empty leaf
 # ------------------------------------------------------------------------------------------

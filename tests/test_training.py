@@ -166,7 +166,6 @@ def test_same_call_reuses_the_compiled_program():
     assert len(traces) > after_first
 
 
-
 @pytest.mark.parametrize("make", [lambda: ml_opt.lbfgs(), lambda: ml_opt.newton_cg(), lambda: ml_opt.adam(0.01)],
                          ids=["lbfgs", "newton_cg", "adam"])
 def test_optimizer_made_anew_alike_reuses_the_compiled_program(make):
@@ -184,6 +183,7 @@ def test_optimizer_made_anew_alike_reuses_the_compiled_program(make):
     after_first = len(traces)
     fit(loss, jnp.ones(D), make(), data, epochs=1, batch_size=16, key=jax.random.key(1))
     assert after_first >= 1 and len(traces) == after_first
+
 
 def test_compile_fit_separates_compile_time_and_runs_like_fit():
     data = _least_squares_data()
