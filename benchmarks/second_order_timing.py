@@ -39,6 +39,7 @@ within one run.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -222,7 +223,8 @@ def main(argv=None):
     print(f"# ml_opt second-order timing\n\njax {jax.__version__} on {jax.devices()[0].platform} "
           f"({jax.devices()[0].device_kind}), optax {optax.__version__}, scipy {scipy.__version__}, "
           f"numpy {np.__version__}, {platform.processor() or platform.machine()}; float64; gtol {GTOL:g} "
-          f"(inf-norm of the gradient); {repeats} timing rounds.\n")
+          f"(inf-norm of the gradient); {repeats} timing rounds; "
+          f"XLA_FLAGS {os.environ.get('XLA_FLAGS', '(unset)')!r}.\n")
     print("## Per solve\n")
     print("Steady times are medians over rounds in which every contender solves twice, in turn, and its "
           "second (warm) solve is timed; the speed-up "
