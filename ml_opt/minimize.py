@@ -121,12 +121,8 @@ def _solver_value_and_grad(state: PyTree, params: PyTree, updates: PyTree) -> tu
 
 
 def _inf_norm(tree: PyTree) -> jax.Array:
-    return otu.tree_norm(tree, ord=jnp.inf)
-
-
-def _all_finite(value: jax.Array, grad: PyTree) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]
-    return jnp.isfinite(value) & jnp.all(jnp.stack(leaves))
+    """``max_i |g_i|`` over every leaf (0 for no entries): NaN if any entry is NaN, else inf if any is."""
+    return jnp.maximum(otu.tree_norm(tree, ord=jnp.inf), 0)
 
 
 class _Carry(NamedTuple):
@@ -134,6 +130,7 @@ class _Carry(NamedTuple):
     opt_state: PyTree
     value: jax.Array
     grad: PyTree
+    grad_norm: jax.Array
     num_steps: jax.Array
     driver_evals: jax.Array
     status: jax.Array
@@ -151,24 +148,29 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
     if out.shape != () or not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(f"fun must return a floating-point scalar; got shape {out.shape} dtype {out.dtype}")
 
-    def status_of(value, grad, num_steps, stalled):
-        finite = _all_finite(value, grad)
-        return jnp.select(
-            [~finite, _inf_norm(grad) <= gtol, stalled, num_steps >= max_steps],
-            [Status.NONFINITE, Status.CONVERGED, Status.STALLED, Status.MAX_STEPS],
-            Status.RUNNING,
-        ).astype(jnp.int32)
+    def status_of(value, grad_norm, num_steps, stalled):
+        # The gradient is finite exactly when its inf-norm is (the max propagates NaN and inf), so one
+        # reduction over it serves both tests. Precedence: NONFINITE, CONVERGED, STALLED, MAX_STEPS
+        # (each where below overrides the ones before it; one elementwise kernel, where jnp.select
+        # compiles to an extra reduction).
+        finite = jnp.isfinite(value) & jnp.isfinite(grad_norm)
+        status = jnp.where(num_steps >= max_steps, Status.MAX_STEPS, Status.RUNNING)
+        status = jnp.where(stalled, Status.STALLED, status)
+        status = jnp.where(grad_norm <= gtol, Status.CONVERGED, status)
+        return jnp.where(finite, status, Status.NONFINITE).astype(jnp.int32)
 
     value, grad = value_and_grad(x0)
+    grad_norm = _inf_norm(grad)
     zero = jnp.zeros([], jnp.int32)
     init = _Carry(
         params=x0,
         opt_state=optimizer.init(x0),
         value=value,
         grad=grad,
+        grad_norm=grad_norm,
         num_steps=zero,
         driver_evals=zero + 1,
-        status=status_of(value, grad, zero, jnp.bool_(False)),
+        status=status_of(value, grad_norm, zero, jnp.bool_(False)),
     )
 
     def cond(carry):
@@ -189,12 +191,14 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
             driver_evals = carry.driver_evals
         stalled = jnp.any(jnp.stack([jnp.any(s) for s in _state_fields(opt_state, "stalled")] or [jnp.bool_(False)]))
         num_steps = carry.num_steps + 1
-        status = status_of(value, grad, num_steps, stalled)
-        new = _Carry(params, opt_state, value, grad, num_steps, driver_evals, status)
+        grad_norm = _inf_norm(grad)
+        status = status_of(value, grad_norm, num_steps, stalled)
+        new = _Carry(params, opt_state, value, grad, grad_norm, num_steps, driver_evals, status)
         # A non-finite step is not taken: keep the last finite iterate and say why the run stopped
         # (the solver's state is kept, so its evaluation counters stay exact).
         keep_old = status == Status.NONFINITE
-        return otu.tree_where(keep_old, new._replace(params=carry.params, value=carry.value, grad=carry.grad), new)
+        old = new._replace(params=carry.params, value=carry.value, grad=carry.grad, grad_norm=carry.grad_norm)
+        return otu.tree_where(keep_old, old, new)
 
     final = jax.lax.while_loop(cond, body, init)
     status = final.status
@@ -202,7 +206,7 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
         params=final.params,
         value=final.value,
         grad=final.grad,
-        grad_norm=_inf_norm(final.grad),
+        grad_norm=final.grad_norm,
         num_steps=final.num_steps,
         num_fun_evals=final.driver_evals + _solver_count(final.opt_state, "num_fun_evals"),
         num_grad_evals=final.driver_evals + _solver_count(final.opt_state, "num_grad_evals"),

@@ -337,6 +337,22 @@ def test_nan_gradient_mid_run_stops_nonfinite_with_last_finite_iterate():
     np.testing.assert_array_equal(before.params, result.params)
 
 
+@pytest.mark.parametrize("bad", ["inf", "nan"])
+def test_a_nonfinite_gradient_entry_in_one_leaf_is_reported(bad):
+    """f finite, its gradient infinite (cube root at 0) or NaN (sqrt(a^2) at 0: 0 / 0) in one entry of one leaf."""
+    singular = jnp.cbrt if bad == "inf" else (lambda a: jnp.sqrt(a ** 2))
+
+    def fun(p):
+        return jnp.sum(singular(p["a"])) + jnp.sum((p["b"] - 1.0) ** 2)
+
+    x0 = {"a": jnp.array([0.0, 0.5]), "b": jnp.zeros(3)}
+    value, grad = jax.value_and_grad(fun)(x0)
+    assert np.isfinite(float(value)) and not np.all(np.isfinite(grad["a"])) and np.all(np.isfinite(grad["b"]))
+    result = ml_opt.minimize(fun, x0, ml_opt.sgd(0.1), max_steps=10)
+    assert int(result.status) == Status.NONFINITE and int(result.num_steps) == 0
+    assert not np.isfinite(float(result.grad_norm))
+
+
 def test_nonfinite_at_the_start_is_reported():
     result = ml_opt.minimize(_fun_with_nan_gradient_beyond(-1.0), jnp.zeros(2), ml_opt.sgd(0.1), max_steps=10)
     assert int(result.status) == Status.NONFINITE
