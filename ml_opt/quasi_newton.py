@@ -251,22 +251,24 @@ def bfgs(
         H = jnp.where(restart, eye, state.inv_hessian)
         is_identity = state.is_identity | restart
         d = jnp.where(is_identity, -g, d)
+        slope = g @ d  # the line function's slope at 0
         # The first trial: the unit quasi-Newton step, or along -g (H = I: the first step, after a
         # reset) a move of about unit length; by default eq. 3.60 where the last decrease predicts one.
         init_step = jnp.where(is_identity, first_step(g), 1.0)
         if initial_step == "interpolate":
             init_step = jnp.where(state.count == 0, init_step,
-                                  interpolated_step(value, state.prev_value, g @ d, fallback=init_step))
+                                  interpolated_step(value, state.prev_value, slope, fallback=init_step))
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(
             fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step.astype(x.dtype)
         )
 
         g_new = ravel_pytree(ls.grad)[0].astype(x.dtype)
-        s = ls.step.astype(x.dtype) * d
+        step = ls.step.astype(x.dtype)
+        s = step * d
         y = g_new - g
         sy = s @ y
-        use_pair = ls.success & _curvature_ok(sy, g @ s)
+        use_pair = ls.success & _curvature_ok(sy, step * slope)  # g^T s = step g^T d
         safe_sy = jnp.where(use_pair, sy, 1.0)
         if initial_scaling:  # N&W eq. 6.20, before the first update
             gamma = jnp.where(use_pair, sy / jnp.where(use_pair, y @ y, 1.0), 1.0)
@@ -380,14 +382,16 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         )
         newest = (state.head - 1) % m
         empty = state.rho_history[newest] == 0  # no pair stored since the start or the last reset
-        s_last, y_last = state.s_history[newest], state.y_history[newest]
-        gamma = jnp.where(empty, 1.0, (s_last @ y_last) / jnp.where(empty, 1.0, y_last @ y_last))
+        # eq. 7.20, gamma = s^T y / y^T y for the newest pair, with s^T y = 1 / rho
+        rho_last, y_last = state.rho_history[newest], state.y_history[newest]
+        gamma = jnp.where(empty, 1.0, 1.0 / jnp.where(empty, 1.0, rho_last * (y_last @ y_last)))
         d = -_two_loop(g, state.s_history, state.y_history, state.rho_history, newest, gamma.astype(x.dtype))
         # The stored pairs make H positive definite in exact arithmetic; where rounding has made d
         # no descent direction, drop them (as after a failed search) and step along -g.
         restart = ~(g @ d < 0)
         steepest = empty | restart
         d = jnp.where(steepest, -g, d)
+        slope = g @ d  # the line function's slope at 0
         value = jnp.asarray(value, x.dtype)
         # The unit step, but along -g: the first step of unit length, after a reset eq. 3.60 (or,
         # where it does not apply, again a move of unit length).
@@ -395,16 +399,17 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         init_step = jnp.where(
             state.count == 0,
             unit_move,
-            jnp.where(steepest, interpolated_step(value, state.prev_value, g @ d, fallback=unit_move), 1.0),
+            jnp.where(steepest, interpolated_step(value, state.prev_value, slope, fallback=unit_move), 1.0),
         ).astype(x.dtype)
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step)
 
         g_new = ravel_pytree(ls.grad)[0].astype(x.dtype)
-        s = ls.step.astype(x.dtype) * d
+        step = ls.step.astype(x.dtype)
+        s = step * d
         y = g_new - g
         sy = s @ y
-        use_pair = ls.success & _curvature_ok(sy, g @ s)
+        use_pair = ls.success & _curvature_ok(sy, step * slope)  # g^T s = step g^T d
         rho = jnp.where(use_pair, 1.0 / jnp.where(use_pair, sy, 1.0), 0.0).astype(x.dtype)
 
         failed = ~ls.success
