@@ -213,16 +213,19 @@ def test_levenberg_marquardt_on_mgh_matches_minpack(name):
 
 
 def test_levenberg_marquardt_at_the_rounding_floor_stops_as_stalled():
-    """Jennrich-Sampson with m = 20 residuals: at its minimum (f = 1449.48) the gradient cannot get
-    below about 1e-4 in float64, so gtol = 1e-6 is out of reach. LM must reach MINPACK's value and
-    stop there, saying STALLED, within twice MINPACK's residual evaluations. (It used to accept
-    steps that did not move x, on gradients evaluated by two programs that rounded differently,
-    and ran to max_steps: 4321 evaluations against MINPACK's 46.)"""
+    """Jennrich-Sampson with m = 20 residuals: at its minimum (f = 1449.48) the gradient is a sum of
+    terms of size ~1e4 and rounding sets its floor: about 1e-4 in float64 on the CPU, out of reach
+    of gtol = 1e-6 (on an H200 GPU, whose programs round otherwise, one run reached 2.7e-7). LM must
+    reach MINPACK's value and stop there within twice MINPACK's residual evaluations, saying STALLED
+    where the gradient test is out of reach. (It used to accept steps that did not move x, on
+    gradients evaluated by two programs that rounded differently, and ran to max_steps: 4321
+    evaluations against MINPACK's 46.)"""
     problem = mgh_problem("jennrich_sampson", m=20)
     f, g, nfev, njev, res = ml_opt_lm(problem)
     sf, sg, snfev, snjev = scipy_lm(problem)
     assert abs(f - sf) <= 1e-10 * abs(sf), (f, sf)
-    assert g > GTOL and ml_opt.Status(int(res.status)) is ml_opt.Status.STALLED, res.message
+    expected = ml_opt.Status.CONVERGED if g <= GTOL else ml_opt.Status.STALLED
+    assert ml_opt.Status(int(res.status)) is expected, (g, res.message)
     assert nfev <= 2 * snfev, (nfev, snfev)
 
 

@@ -261,9 +261,13 @@ def test_optimizer_made_with_an_array_hyperparameter_equals_only_itself():
 
 
 def _assert_results_equal(batched, i, single):
+    # The gradient where a run stops, A x - b ~ 1e-7, is a difference of terms of size |A| |x| ~ 10;
+    # a program that adds them in another order (the batched product on a GPU does) agrees to a few
+    # ulps of the terms (~1e-15 each), not of the difference.
+    atol = {"grad": 1e-13, "grad_norm": 1e-13}
     for name in ("params", "value", "grad", "grad_norm", "num_steps", "num_fun_evals", "num_grad_evals", "status"):
         for b, s in zip(jax.tree.leaves(getattr(batched, name)), jax.tree.leaves(getattr(single, name))):
-            np.testing.assert_allclose(b[i], s, rtol=1e-12, atol=1e-15, err_msg=name)
+            np.testing.assert_allclose(b[i], s, rtol=1e-12, atol=atol.get(name, 1e-15), err_msg=name)
 
 
 def test_vmap_over_starting_points_equals_separate_runs():

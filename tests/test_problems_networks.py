@@ -88,13 +88,25 @@ def test_init_is_vmappable_over_keys():
 
 
 def test_params_rebuild_the_module():
-    model = MLP((64, 128, 10), rngs=nnx.Rngs(0))
+    """``init(key)`` holds the weights of ``MLP(sizes, rngs=nnx.Rngs(key))``, and merged into the
+    module's graphdef they compute relu(x W1 + b1) W2 + b2 (a float64 NumPy reference). ``init`` is
+    compiled and the module is built op by op, which may round the initializers' arithmetic
+    differently (they do on a GPU, by up to 4 ulps of the weights' scale, 0.3)."""
     problem = digits_mlp()
     params = problem.init(jax.random.key(0))
+    model = MLP((64, 128, 10), rngs=nnx.Rngs(jax.random.key(0)))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=8 * np.finfo(np.float32).eps * 0.3), params,
+                 nnx.to_pure_dict(nnx.state(model, nnx.Param)))
     graphdef, _ = nnx.split(model)
     x = problem.test_data["x"][:5]
-    np.testing.assert_allclose(nnx.merge(graphdef, params)(x),
-                               MLP((64, 128, 10), rngs=nnx.Rngs(jax.random.key(0)))(x), rtol=1e-6)
+    (w1, b1), (w2, b2) = [(np.asarray(p["kernel"], np.float64), np.asarray(p["bias"], np.float64))
+                          for p in (params["layers"][0], params["layers"][1])]
+    expected = np.maximum(np.asarray(x, np.float64) @ w1 + b1, 0.0) @ w2 + b2
+    # float32 sums of 64 and 128 terms of size ~0.1-1 round at ~1e-6; a wrong weight shows at ~0.1.
+    # (A GPU's default float32 matmul rounds its inputs to TF32, 1e-3 here: ask for float32.)
+    with jax.default_matmul_precision("float32"):
+        out = nnx.merge(graphdef, params)(x)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_models_shapes():
