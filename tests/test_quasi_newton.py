@@ -13,7 +13,7 @@ import scipy.optimize
 
 import ml_opt
 from ml_opt.linesearch import backtracking, exact_quadratic, zoom
-from ml_opt.quasi_newton import BfgsState, LbfgsState, bfgs, lbfgs
+from ml_opt.quasi_newton import BfgsState, LbfgsState, _two_loop, bfgs, lbfgs
 
 
 def rosenbrock(x):
@@ -121,6 +121,25 @@ def _two_loop_numpy(g, pairs):
         beta = (y @ r) / (s @ y)
         r = r + s * (a - beta)
     return r
+
+
+@pytest.mark.parametrize("unrolled", [False, True])
+def test_two_loop_on_a_ring_buffer_matches_numpy(unrolled):
+    """Both forms of the recursion (scans on the CPU, unrolled elsewhere; each is run here) on a
+    ring buffer whose newest pair is row 0 and whose row 1 is unused (rho = 0, rubbish s and y)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5, 5))
+    a = a @ a.T + np.eye(5)  # y = A s: s^T y > 0
+    pairs = [(s, a @ s) for s in rng.normal(size=(3, 5))]  # oldest first
+    rows = {2: pairs[0], 3: pairs[1], 0: pairs[2]}
+    s_hist = np.stack([rows[i][0] if i in rows else rng.normal(size=5) for i in range(4)])
+    y_hist = np.stack([rows[i][1] if i in rows else rng.normal(size=5) for i in range(4)])
+    rho_hist = np.array([1.0 / (rows[i][0] @ rows[i][1]) if i in rows else 0.0 for i in range(4)])
+    s_new, y_new = pairs[-1]
+    g = rng.normal(size=5)
+    r = _two_loop(jnp.asarray(g), jnp.asarray(s_hist), jnp.asarray(y_hist), jnp.asarray(rho_hist),
+                  jnp.asarray(0), jnp.asarray((s_new @ y_new) / (y_new @ y_new)), unrolled=unrolled)
+    np.testing.assert_allclose(np.asarray(r), _two_loop_numpy(g, pairs), rtol=1e-12, atol=1e-14)
 
 
 def test_lbfgs_direction_matches_numpy_two_loop():
