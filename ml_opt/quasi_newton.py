@@ -407,7 +407,8 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         # eq. 7.20, gamma = s^T y / y^T y for the newest pair, with s^T y = 1 / rho
         rho_last, y_last = state.rho_history[newest], state.y_history[newest]
         gamma = jnp.where(empty, 1.0, 1.0 / jnp.where(empty, 1.0, rho_last * (y_last @ y_last)))
-        d = -_two_loop_for_platform(g, state.s_history, state.y_history, state.rho_history, newest, gamma.astype(x.dtype))
+        d = -_two_loop_for_platform(g, state.s_history, state.y_history, state.rho_history, newest,
+                                    gamma.astype(x.dtype))
         # The stored pairs make H positive definite in exact arithmetic; where rounding has made d
         # no descent direction, drop them (as after a failed search) and step along -g.
         restart = ~(g @ d < 0)
