@@ -340,7 +340,7 @@ def _two_loop_for_platform(*args) -> Array:
     On the CPU the scans compile to fewer kernels than the unrolled loops, and run faster. On a GPU
     every iteration of a loop waits for the host to read its condition, and the 2m iterations
     would set a step's time: unrolled, ``lbfgs`` solved Rosenbrock (n = 2, 100, 1000) 2.2-3.5x
-    faster on an H200 (issue 3's notes; TPUs not measured).
+    faster on an H200, and took 0.3-1.0 s longer to compile (issue 3's notes; TPUs not measured).
     """
     return jax.lax.platform_dependent(*args, cpu=functools.partial(_two_loop, unrolled=False),
                                       default=functools.partial(_two_loop, unrolled=True))
