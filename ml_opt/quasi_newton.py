@@ -161,6 +161,22 @@ def _curvature_ok(sy: Array, gs: Array) -> Array:
     return jnp.isfinite(sy) & jnp.isfinite(gs) & (sy > eps * -gs)
 
 
+def _secant_pair(ls: LineSearchResult, d: Array, g: Array, slope: Array) -> tuple[Array, ...]:
+    r"""The pair of a line search from :math:`x` along :math:`d` (``slope`` :math:`= \nabla f^\top d`).
+
+    Returns :math:`s = t d`, :math:`y = \nabla f(x + s) - \nabla f(x)`, :math:`s^\top y`,
+    :math:`\rho = 1 / s^\top y` and whether the pair is used: the search succeeded and
+    :func:`_curvature_ok` admits it (:math:`\rho = 0` otherwise).
+    """
+    step = ls.step.astype(d.dtype)
+    s = step * d
+    y = ravel_pytree(ls.grad)[0].astype(d.dtype) - g
+    sy = s @ y
+    use_pair = ls.success & _curvature_ok(sy, step * slope)  # g^T s = step g^T d
+    rho = jnp.where(use_pair, 1.0 / jnp.where(use_pair, sy, 1.0), 0.0).astype(d.dtype)
+    return s, y, sy, rho, use_pair
+
+
 # --------------------------------------------------------------------------------------------
 # BFGS
 # --------------------------------------------------------------------------------------------
@@ -264,17 +280,10 @@ def bfgs(
             fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step.astype(x.dtype)
         )
 
-        g_new = ravel_pytree(ls.grad)[0].astype(x.dtype)
-        step = ls.step.astype(x.dtype)
-        s = step * d
-        y = g_new - g
-        sy = s @ y
-        use_pair = ls.success & _curvature_ok(sy, step * slope)  # g^T s = step g^T d
-        safe_sy = jnp.where(use_pair, sy, 1.0)
+        s, y, sy, rho, use_pair = _secant_pair(ls, d, g, slope)
         if initial_scaling:  # N&W eq. 6.20, before the first update
             gamma = jnp.where(use_pair, sy / jnp.where(use_pair, y @ y, 1.0), 1.0)
             H = jnp.where(is_identity, gamma * eye, H)
-        rho = jnp.where(use_pair, 1.0 / safe_sy, 0.0)
         Hy = H @ y
         H_updated = H - rho * (jnp.outer(s, Hy) + jnp.outer(Hy, s)) + (rho * rho * (y @ Hy) + rho) * jnp.outer(s, s)
         failed = ~ls.success
@@ -427,13 +436,7 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(fun, params, d_tree, value=value, grad=grad_tree, init_step=init_step)
 
-        g_new = ravel_pytree(ls.grad)[0].astype(x.dtype)
-        step = ls.step.astype(x.dtype)
-        s = step * d
-        y = g_new - g
-        sy = s @ y
-        use_pair = ls.success & _curvature_ok(sy, step * slope)  # g^T s = step g^T d
-        rho = jnp.where(use_pair, 1.0 / jnp.where(use_pair, sy, 1.0), 0.0).astype(x.dtype)
+        s, y, _, rho, use_pair = _secant_pair(ls, d, g, slope)
 
         failed = ~ls.success
         # A restart or a failed search drops the pairs stored before it (rho = 0 makes a row inert;
