@@ -5,7 +5,8 @@ A line search looks along a direction :math:`d` from the point :math:`x` for a s
 
 ``zoom(c1=1e-4, c2=0.9, max_steps=30)``
     the strong Wolfe conditions (Nocedal & Wright, Algorithms 3.5 and 3.6), with safeguarded cubic
-    interpolation (quadratic and bisection fallbacks):
+    interpolation (Moré & Thuente's choice after a trial whose value is too high; quadratic and
+    bisection fallbacks):
 
     .. math::
         \phi(\alpha) \le \phi(0) + c_1 \alpha \phi'(0), \qquad |\phi'(\alpha)| \le c_2 |\phi'(0)|.
