@@ -239,12 +239,13 @@ def zoom(
     times the width from either end (so the exact minimiser of a quadratic or cubic is hit exactly);
     and, as Moré & Thuente do, the midpoint whenever two zoom trials have not shrunk the interval to
     2/3 of its width. With ``interpolation="more_thuente"`` (the default), a trial that became the
-    interval's ``hi`` end by a value above ``f(lo)`` is followed, as in Moré & Thuente's case 1, by
-    :math:`\alpha_c` only if it is closer to ``lo`` than :math:`\alpha_q`, and else by
-    :math:`(\alpha_c + \alpha_q)/2`: where ``f`` rises steeply beyond its minimiser along the line
-    (a Newton step that overshoots), the cubic's step is too long and the quadratic, which sees the
-    rise in ``f(hi)`` alone, pulls it back. ``"cubic"`` takes :math:`\alpha_c` throughout. Each trial evaluates
-    ``f`` and its gradient once (``jax.value_and_grad``).
+    interval's ``hi`` end because its value was too high (no sufficient decrease, or not below
+    ``f(lo)``) is followed, as in Moré & Thuente's case 1, by :math:`\alpha_c` only if that is closer
+    to ``lo`` than :math:`\alpha_q`, and else by :math:`(\alpha_c + \alpha_q)/2`: where ``f`` rises
+    steeply beyond its minimiser along the line (a Newton step that overshoots), the cubic's step is
+    too long, and the quadratic, which sees the rise in ``f(hi)`` alone, pulls it back. ``"cubic"``
+    takes :math:`\alpha_c` throughout. Each trial evaluates ``f`` and its gradient once
+    (``jax.value_and_grad``).
 
     At the rounding floor of ``f`` (the predicted change :math:`\alpha|\phi'(0)|` below 100 ulps of
     :math:`f(x)`) values are noise: there a value within that noise counts as a decrease, slopes
@@ -387,7 +388,7 @@ def zoom(
             left, right = jnp.minimum(lo_step, hi_step), jnp.maximum(lo_step, hi_step)
             width = right - left
             if more_thuente:
-                # Moré & Thuente's case 1: when the trial became hi by its higher value, the cubic's
+                # Moré & Thuente's case 1: when the trial became hi by its too high value, the cubic's
                 # minimiser if it is closer to lo than the quadratic's, else their average (a steep
                 # rise, which the quadratic sees, pulls the cubic's overlong step back towards lo).
                 far = jnp.abs(cub - lo_step) >= jnp.abs(quad - lo_step)

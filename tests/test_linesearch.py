@@ -279,7 +279,7 @@ def test_zoom_trial_after_an_overshoot(interpolation):
     """phi(a) = -a + 10 a^6: the unit step overshoots (phi(1) = 9 > phi(0)). The next trial, from a
     NumPy float64 transcription of N&W eqs. 3.59 (cubic a_c) and 3.57 (quadratic a_q) on [0, 1]:
     "cubic" takes a_c; "more_thuente" (Moré & Thuente's case 1) a_c if it is closer to 0 than a_q,
-    else (a_c + a_q) / 2, which it is here."""
+    else (a_c + a_q) / 2, the case here."""
     phi = lambda a: -a + 10.0 * a**6
     f0, d0, f1, d1 = 0.0, -1.0, 9.0, 59.0
     e1 = d0 + d1 - 3.0 * (f0 - f1) / (0.0 - 1.0)
