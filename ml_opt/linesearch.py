@@ -236,9 +236,12 @@ def zoom(
     shrinks it: each trial is the minimiser :math:`\alpha_c` of the cubic Hermite interpolant of the
     interval's ends (eq. 3.59), else the minimiser :math:`\alpha_q` of the quadratic through
     ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint, kept at least ``interpolation_margin``
-    times the width from either end (so the exact minimiser of a quadratic or cubic is hit exactly);
-    and, as Moré & Thuente do, the midpoint whenever two zoom trials have not shrunk the interval to
-    2/3 of its width. With ``interpolation="more_thuente"`` (the default), a trial that became the
+    times the width from either end, except where :math:`\alpha_c` and :math:`\alpha_q` agree to
+    :math:`\sqrt{\varepsilon}` relative to their distance from ``lo``: then :math:`\phi` is a
+    quadratic as far as the ends tell, and its minimiser is taken wherever it lies (a conjugate
+    gradient step on an ill-conditioned quadratic may start 100 times too long); and, as Moré &
+    Thuente do, the midpoint whenever two zoom trials have not shrunk the interval to 2/3 of its
+    width. With ``interpolation="more_thuente"`` (the default), a trial that became the
     interval's ``hi`` end because its value was too high (no sufficient decrease, or not below
     ``f(lo)``) is followed, as in Moré & Thuente's case 1, by :math:`\alpha_c` only if that is closer
     to ``lo`` than :math:`\alpha_q`, and else by :math:`(\alpha_c + \alpha_q)/2`: where ``f`` rises
@@ -268,7 +271,7 @@ def zoom(
       interpolation: ``"more_thuente"`` or ``"cubic"``: the zoom trial after a trial whose value was
         too high (see above).
       interpolation_margin: in ``(0, 0.5)``; the zoom trials stay this fraction of the interval's
-        width away from its ends.
+        width away from its ends (unless the interpolants agree, above).
       extrapolation_bounds: ``(low, high)`` with ``1 <= low <= high``: while bracketing, the next trial
         lies in ``[a + low (a - a_prev), a + high (a - a_prev)]`` (Python numbers).
 
@@ -387,6 +390,10 @@ def zoom(
             mid = 0.5 * (lo_step + hi_step)
             left, right = jnp.minimum(lo_step, hi_step), jnp.maximum(lo_step, hi_step)
             width = right - left
+            # Where the cubic, which uses f'(hi), and the quadratic, which does not, agree to sqrt(eps)
+            # on the step from lo, phi is a quadratic as far as the interval's ends tell: its
+            # minimiser is taken however near an end it lies.
+            agree = cub_ok & quad_ok & (jnp.abs(cub - quad) < jnp.sqrt(eps) * jnp.abs(quad - lo_step))
             if more_thuente:
                 # Moré & Thuente's case 1: when the trial became hi by its too high value, the cubic's
                 # minimiser if it is closer to lo than the quadratic's, else their average (a steep
@@ -397,7 +404,8 @@ def zoom(
             # At the rounding floor values are noise: the secant on the slopes instead.
             secant = lo_step - lo_slope * (hi_step - lo_step) / (hi_slope - lo_slope)
             inter = jnp.where(right * jnp.abs(dphi0) <= noise, secant, inter)
-            inter = jnp.clip(inter, left + margin * width, right - margin * width)
+            off_end = jnp.where(agree, 0.0, margin) * width
+            inter = jnp.clip(inter, left + off_end, right - off_end)
             slow = width > (2.0 / 3.0) * s.width_2  # Moré-Thuente: bisect if two trials shrank too little
             inter = jnp.where(jnp.isfinite(inter) & ~slow, inter, mid)
 

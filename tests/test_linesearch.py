@@ -296,6 +296,34 @@ def test_zoom_trial_after_an_overshoot(interpolation):
     assert phi(a) <= 1e-4 * a * d0 and abs(-1.0 + 60.0 * a**5) <= 0.9
 
 
+@pytest.mark.parametrize("interpolation", ["more_thuente", "cubic"])
+def test_zoom_takes_a_quadratics_minimiser_inside_the_margin(interpolation):
+    """phi(a) = -a + 200 a^2, minimised at a* = 1/400, a quarter of the 1% margin of [0, 1]: after
+    the overshooting unit step the cubic and the quadratic agree (phi is quadratic), and the next
+    trial is a* itself, a Wolfe point, not the margin's 0.01."""
+    phi = lambda a: -a + 200.0 * a**2
+    seen, res = _trials(zoom(interpolation=interpolation), phi, 1.0)
+    assert seen[0] == 1.0
+    np.testing.assert_allclose(seen[1:], [1.0 / 400.0], rtol=1e-12)
+    assert bool(res.success) and int(res.num_fun_evals) == 2
+
+
+@pytest.mark.parametrize("interpolation", ["more_thuente", "cubic"])
+def test_zoom_keeps_the_margin_when_the_interpolants_disagree(interpolation):
+    """phi(a) = -a + 100 a^2 + 1e4 a^3: after the unit step both interpolants' minimisers (NumPy
+    float64, N&W eqs. 3.59 and 3.57 on [0, 1]) lie below the 1% margin and differ far more than
+    sqrt(eps) relative to the step: the next trial is the margin's 0.01."""
+    phi = lambda a: -a + 100.0 * a**2 + 1e4 * a**3
+    f0, d0, f1, d1 = 0.0, -1.0, 10099.0, 30199.0
+    e1 = d0 + d1 - 3.0 * (f0 - f1) / (0.0 - 1.0)
+    e2 = math.sqrt(e1 * e1 - d0 * d1)
+    a_c = 1.0 - (d1 + e2 - e1) / (d1 - d0 + 2.0 * e2)
+    a_q = -d0 / (2.0 * (f1 - f0 - d0))
+    assert max(a_c, a_q) < 0.01 and abs(a_c - a_q) > 0.5 * a_q
+    seen, _ = _trials(zoom(interpolation=interpolation), phi, 1.0)
+    assert seen[:2] == [1.0, 0.01]
+
+
 def test_zoom_resolves_steps_on_a_badly_scaled_coordinate():
     # x = (1e6, 2e-6 + 1e-11) and f = ((x_2 - 2e-6) / 1e-11)^2 (as near the minimiser (1e6, 2e-6) of
     # MGH's brown_badly_scaled): along -grad f = (0, -2e11) the exact minimiser is at step
