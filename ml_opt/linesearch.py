@@ -401,10 +401,12 @@ def zoom(
                 far = jnp.abs(cub - lo_step) >= jnp.abs(quad - lo_step)
                 cub = jnp.where(hi_new_a & quad_ok & far, 0.5 * (cub + quad), cub)
             inter = jnp.where(cub_ok, cub, jnp.where(quad_ok, quad, mid))
-            # At the rounding floor values are noise: the secant on the slopes instead.
+            # At the rounding floor values are noise: the secant on the slopes instead (and the
+            # interpolants' agreement tells nothing).
             secant = lo_step - lo_slope * (hi_step - lo_step) / (hi_slope - lo_slope)
-            inter = jnp.where(right * jnp.abs(dphi0) <= noise, secant, inter)
-            off_end = jnp.where(agree, 0.0, margin) * width
+            at_floor = right * jnp.abs(dphi0) <= noise
+            inter = jnp.where(at_floor, secant, inter)
+            off_end = jnp.where(agree & ~at_floor, 0.0, margin) * width
             inter = jnp.clip(inter, left + off_end, right - off_end)
             slow = width > (2.0 / 3.0) * s.width_2  # Moré-Thuente: bisect if two trials shrank too little
             inter = jnp.where(jnp.isfinite(inter) & ~slow, inter, mid)
