@@ -274,6 +274,16 @@ def _trials(ls, phi, init_step):
     return seen, res
 
 
+def _interpolant_minimisers_on_unit_interval(f0, d0, f1, d1):
+    """NumPy float64 transcription of N&W eq. 3.59 (the cubic through f and f' at 0 and 1) and eq.
+    3.57 (the quadratic through f(0), f'(0), f(1)): their minimisers (a_c, a_q)."""
+    e1 = d0 + d1 - 3.0 * (f0 - f1) / (0.0 - 1.0)
+    e2 = math.sqrt(e1 * e1 - d0 * d1)
+    a_c = 1.0 - (d1 + e2 - e1) / (d1 - d0 + 2.0 * e2)
+    a_q = -d0 / (2.0 * (f1 - f0 - d0))
+    return a_c, a_q
+
+
 @pytest.mark.parametrize("interpolation", ["more_thuente", "cubic"])
 def test_zoom_trial_after_an_overshoot(interpolation):
     """phi(a) = -a + 10 a^6: the unit step overshoots (phi(1) = 9 > phi(0)). The next trial, from a
@@ -281,11 +291,8 @@ def test_zoom_trial_after_an_overshoot(interpolation):
     "cubic" takes a_c; "more_thuente" (Moré & Thuente's case 1) a_c if it is closer to 0 than a_q,
     else (a_c + a_q) / 2, the case here."""
     phi = lambda a: -a + 10.0 * a**6
-    f0, d0, f1, d1 = 0.0, -1.0, 9.0, 59.0
-    e1 = d0 + d1 - 3.0 * (f0 - f1) / (0.0 - 1.0)
-    e2 = math.sqrt(e1 * e1 - d0 * d1)
-    a_c = 1.0 - (d1 + e2 - e1) / (d1 - d0 + 2.0 * e2)
-    a_q = -d0 / (2.0 * (f1 - f0 - d0))
+    d0 = -1.0
+    a_c, a_q = _interpolant_minimisers_on_unit_interval(0.0, d0, 9.0, 59.0)
     assert abs(a_c) >= abs(a_q)  # the case where the two rules differ
     expected = 0.5 * (a_c + a_q) if interpolation == "more_thuente" else a_c
     seen, res = _trials(zoom(interpolation=interpolation), phi, 1.0)
@@ -314,11 +321,7 @@ def test_zoom_keeps_the_margin_when_the_interpolants_disagree(interpolation):
     float64, N&W eqs. 3.59 and 3.57 on [0, 1]) lie below the 1% margin and differ far more than
     sqrt(eps) relative to the step: the next trial is the margin's 0.01."""
     phi = lambda a: -a + 100.0 * a**2 + 1e4 * a**3
-    f0, d0, f1, d1 = 0.0, -1.0, 10099.0, 30199.0
-    e1 = d0 + d1 - 3.0 * (f0 - f1) / (0.0 - 1.0)
-    e2 = math.sqrt(e1 * e1 - d0 * d1)
-    a_c = 1.0 - (d1 + e2 - e1) / (d1 - d0 + 2.0 * e2)
-    a_q = -d0 / (2.0 * (f1 - f0 - d0))
+    a_c, a_q = _interpolant_minimisers_on_unit_interval(0.0, -1.0, 10099.0, 30199.0)
     assert max(a_c, a_q) < 0.01 and abs(a_c - a_q) > 0.5 * a_q
     seen, _ = _trials(zoom(interpolation=interpolation), phi, 1.0)
     assert seen[:2] == [1.0, 0.01]
