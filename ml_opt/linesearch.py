@@ -237,11 +237,11 @@ def zoom(
     interval's ends (eq. 3.59), else the minimiser :math:`\alpha_q` of the quadratic through
     ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint, kept at least ``interpolation_margin``
     times the width from either end, except where :math:`\alpha_c` and :math:`\alpha_q` agree to
-    :math:`\sqrt{\varepsilon}` relative to their distance from ``lo``: then :math:`\phi` is a
-    quadratic as far as the ends tell, and its minimiser is taken wherever it lies (a conjugate
-    gradient step on an ill-conditioned quadratic may start 100 times too long); and, as Moré &
-    Thuente do, the midpoint whenever two zoom trials have not shrunk the interval to 2/3 of its
-    width. With ``interpolation="more_thuente"`` (the default), a trial that became the
+    :math:`\sqrt{\varepsilon}` relative to their distance from ``lo`` (above the rounding floor,
+    below): then :math:`\phi` is a quadratic as far as the ends tell, and its minimiser is taken
+    wherever it lies (a conjugate gradient step on an ill-conditioned quadratic may start 100 times
+    too long); and, as Moré & Thuente do, the midpoint whenever two zoom trials have not shrunk the
+    interval to 2/3 of its width. With ``interpolation="more_thuente"`` (the default), a trial that became the
     interval's ``hi`` end because its value was too high (no sufficient decrease, or not below
     ``f(lo)``) is followed, as in Moré & Thuente's case 1, by :math:`\alpha_c` only if that is closer
     to ``lo`` than :math:`\alpha_q`, and else by :math:`(\alpha_c + \alpha_q)/2`: where ``f`` rises
