@@ -230,20 +230,22 @@ def test_saddle_free_direction_equals_numpy_formula():
 
 
 def numpy_truncated_cg(a, g, tol, max_steps):
-    """The inner loop of N&W Algorithm 7.1, transcribed (for an SPD a: no negative curvature)."""
+    """The inner loop of N&W Algorithm 7.1, transcribed, with newton_cg's rule on negative curvature
+    (the last step taken with |p^T a p|): ``(direction, iterations, the last CG iterate z)``."""
     z, r, p = np.zeros_like(g), g.copy(), -g.copy()
     for j in range(max_steps):
         ap = a @ p
         curvature = p @ ap
-        assert curvature > 0
-        alpha = (r @ r) / curvature
+        alpha = (r @ r) / abs(curvature)
+        if curvature < 0:
+            return z + alpha * p, j + 1, z
         z = z + alpha * p
         r_new = r + alpha * ap
         if np.linalg.norm(r_new) <= tol:
-            return z, j + 1
+            return z, j + 1, z
         p = -r_new + (r_new @ r_new) / (r @ r) * p
         r = r_new
-    return z, max_steps
+    return z, max_steps, z
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -254,7 +256,7 @@ def test_newton_cg_direction_equals_cg_solution_on_spd_quadratic(seed):
     g = a @ x - b
     g_norm = np.linalg.norm(g)
     tol = min(0.5, np.sqrt(g_norm)) * g_norm  # the forcing sequence
-    expected, iterations = numpy_truncated_cg(a, g, tol, 10 * n)
+    expected, iterations, _ = numpy_truncated_cg(a, g, tol, 10 * n)
     # the CG iterate z has z^T (A z + g) = 0: step 1 is the exact line minimum, and zoom takes it
     updates, state = update_at(NEWTON_CG, quad)(x, a, b)
     np.testing.assert_allclose(updates, expected, rtol=1e-9, atol=1e-12)
@@ -277,7 +279,7 @@ def test_newton_cg_runs_to_the_newton_solution_with_transcribed_counts():
     while np.max(np.abs(a @ x - b)) > gtol:
         g = a @ x - b
         g_norm = np.linalg.norm(g)
-        z, iterations = numpy_truncated_cg(a, g, min(0.5, np.sqrt(g_norm)) * g_norm, 10 * n)
+        z, iterations, _ = numpy_truncated_cg(a, g, min(0.5, np.sqrt(g_norm)) * g_norm, 10 * n)
         x, steps, hvps = x + z, steps + 1, hvps + iterations
     res = ml_opt.minimize(quad, jnp.zeros(n), NEWTON_CG, args=(a, b), gtol=gtol)
     assert bool(res.converged)
@@ -298,6 +300,25 @@ def test_newton_cg_negative_curvature_at_first_iteration_goes_along_minus_gradie
     u = np.asarray(updates)
     np.testing.assert_allclose(u / np.linalg.norm(u), -g / np.linalg.norm(g), rtol=1e-12)
     assert float(state.value) < float(f(x, 1.0))
+
+
+@pytest.mark.parametrize("seed", [15, 18])
+def test_newton_cg_negative_curvature_later_takes_the_last_cg_step_with_its_absolute_value(seed):
+    # f = 1/2 x^T A x + c^T x + sum(x^4) at x = 0: g = c, H = A with eigenvalues 4, 1, -1; for these
+    # seeds CG meets p^T A p < 0 at its second iteration, where Algorithm 7.1 would return z.
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    a = q @ np.diag([4.0, 1.0, -1.0]) @ q.T
+    c = rng.standard_normal(3)
+    f = lambda x, a, c: 0.5 * x @ a @ x + c @ x + jnp.sum(x ** 4)
+    c_norm = np.linalg.norm(c)
+    expected, iterations, z = numpy_truncated_cg(a, c, min(0.5, np.sqrt(c_norm)) * c_norm, 30)
+    assert iterations == 2 and z @ expected / np.linalg.norm(z) / np.linalg.norm(expected) < 0.9
+    updates, state = update_at(NEWTON_CG, f)(np.zeros(3), a, c)
+    assert bool(state.negative_curvature) and int(state.cg_steps) == 2
+    u = np.asarray(updates)
+    np.testing.assert_allclose(u / np.linalg.norm(u), expected / np.linalg.norm(expected), rtol=1e-12)
+    assert float(state.value) < 0.0
 
 
 def test_newton_cg_never_forms_the_hessian():
