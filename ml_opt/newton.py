@@ -366,9 +366,9 @@ def _truncated_cg(hvp: Callable[[PyTree], PyTree], g: PyTree, tol: Array, max_st
     final = jax.lax.while_loop(lambda c: c.status == _CG_RUNNING, body, init)
     negative = final.status == _CG_NEGATIVE_CURVATURE
     alpha = final.rr / jnp.where(final.curvature < 0, -final.curvature, 1.0)
-    bent = negative & (final.curvature < 0) & (alpha > 0) & jnp.isfinite(alpha)
-    flat_first = negative & ~bent & (final.j == 1)
-    direction = otu.tree_where(bent, add_scaled(final.z, alpha, final.p), final.z)
+    curves_down = negative & (final.curvature < 0) & (alpha > 0) & jnp.isfinite(alpha)
+    flat_first = negative & ~curves_down & (final.j == 1)
+    direction = otu.tree_where(curves_down, add_scaled(final.z, alpha, final.p), final.z)
     direction = otu.tree_where(flat_first, jax.tree.map(jnp.negative, g), direction)
     init_step = jnp.where(flat_first, unit_move_step(jnp.sqrt(rr0), dtype), 1.0).astype(dtype)
     return direction, init_step, final.j, negative
@@ -532,7 +532,8 @@ def newton_cg(max_cg_steps: int | None = None, linesearch: LineSearch | None = N
         eps = min(0.5, sqrt(||g||)) ||g||              # forcing sequence (N&W eq. 7.3)
         z = 0, r = g, p = -g
         repeat:
-            if p^T H p < 0:  d = z + (r^T r / |p^T H p|) p; stop          # negative curvature
+            if p^T H p <= 0:                           # negative curvature
+                d = z + (r^T r / |p^T H p|) p  (d = z where p^T H p = 0); stop
             alpha = r^T r / p^T H p;  z += alpha p;  r_new = r + alpha H p
             if ||r_new|| <= eps:  d = z; stop
             beta = r_new^T r_new / r^T r;  p = -r_new + beta p;  r = r_new
