@@ -1,5 +1,6 @@
-"""Test losses: analytic 2-D functions, the Moré-Garbow-Hillstrom set, the seeds' losses, ML losses on
-data that scikit-learn ships, conditioning quadratics and Flax networks. Each is a :class:`Problem`.
+"""Test losses: analytic 2-D functions, the Moré-Garbow-Hillstrom set, Andrei's large functions, the
+seeds' losses, ML losses on data that scikit-learn ships, conditioning quadratics and Flax networks.
+Each is a :class:`Problem`.
 
 The 35 MGH factories stay in :mod:`ml_opt.problems.mgh` (its ``rosenbrock`` and ``beale`` are the
 least-squares forms, distinct from the analytic ones here).
@@ -19,6 +20,7 @@ from ml_opt.problems.analytic import (
     six_hump_camel,
     styblinski_tang,
 )
+from ml_opt.problems.andrei import ANDREI_KEYS, andrei_problem, andrei_problems
 from ml_opt.problems.base import Problem
 from ml_opt.problems.datasets import (
     breast_cancer_logistic,
