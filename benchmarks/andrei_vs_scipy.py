@@ -30,10 +30,9 @@ from __future__ import annotations
 import argparse
 import math
 
-import jax
 import numpy as np
 
-from benchmarks.mgh_vs_scipy import GTOL, PAIRS, compare
+from benchmarks.mgh_vs_scipy import GTOL, PAIRS, compare, write_table
 from ml_opt.problems.andrei import andrei_problems
 
 PAIR_NAMES = ["lbfgs", "nonlinear_cg", "newton_cg"]
@@ -107,16 +106,7 @@ def main(argv=None):
     parser.add_argument("--solvers", nargs="+", choices=PAIR_NAMES, default=PAIR_NAMES, help="ml_opt solvers to run")
     parser.add_argument("--out", help="also write the Markdown tables to this file")
     args = parser.parse_args(argv)
-    problems = andrei_problems(args.n)
-    results = {}
-    for name in args.solvers:
-        results.update(compare(problems, [name]))
-        jax.clear_caches()  # XLA:CPU runs out of memory for code when ~1000 executables are alive
-    table = markdown(results, args.n)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+    write_table(markdown(compare(andrei_problems(args.n), args.solvers), args.n), args.out)
 
 
 if __name__ == "__main__":

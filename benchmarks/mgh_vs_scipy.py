@@ -177,13 +177,26 @@ def run_scipy(problem, method) -> Outcome:
 
 
 def compare(problems, names):
-    """Runs every pair on every problem: {name: [(problem, ours, theirs), ...]}."""
+    """Runs every pair on every problem: {name: [(problem, ours, theirs), ...]}.
+
+    JAX's caches are cleared after each pair: XLA:CPU runs out of memory for code when about 1000
+    executables are alive.
+    """
     results = {}
     for name in names:
         make, method = PAIRS[name]
         optimizer = make()  # one optimizer object per pair
         results[name] = [(p, run_ml_opt(p, optimizer), run_scipy(p, method)) for p in problems]
+        jax.clear_caches()
     return results
+
+
+def write_table(table: str, out: str | None) -> None:
+    """Prints the Markdown ``table``, and writes it to the file ``out`` too if given."""
+    print(table)
+    if out:
+        with open(out, "w") as f:
+            f.write(table + "\n")
 
 
 def summarize(rows):
@@ -237,15 +250,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     problem_set = "MGH problems at other sizes" if args.other_sizes else "MGH set"
     problems = [scaled_start(p, args.start_scale) for p in (other_size_problems() if args.other_sizes else mgh_problems())]
-    results = {}
-    for name in args.solvers:
-        results.update(compare(problems, [name]))
-        jax.clear_caches()  # XLA:CPU runs out of memory for code when ~1000 executables are alive
-    table = markdown(results, start_scale=args.start_scale, problem_set=problem_set)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table + "\n")
+    results = compare(problems, args.solvers)
+    write_table(markdown(results, start_scale=args.start_scale, problem_set=problem_set), args.out)
 
 
 if __name__ == "__main__":
