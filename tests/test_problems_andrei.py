@@ -1,7 +1,7 @@
 """Tests of ml_opt.problems.andrei against an independent transcription of the specification.
 
 The 44 unconstrained test functions are those of N. Andrei, "An unconstrained optimization test
-functions collection", Advanced Modeling and Optimization 10 (2008), most of them from CUTE. The
+functions collection", Advanced Modeling and Optimization 10 (2008), 20 of them from CUTE. The
 reference here is this file's own plain-Python float64 transcription of the formulas (the paper's,
 with CUTE's where the paper prints one garbled; the module docstring says which): explicit 1-based
 loops, written exactly as the sums read, sharing no code with the module's vectorised JAX code.

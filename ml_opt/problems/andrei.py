@@ -1,11 +1,11 @@
-"""Large unconstrained test functions from Andrei's collection (2008), most of them from CUTE.
+"""Large unconstrained test functions from Andrei's collection (2008), 20 of them from CUTE.
 
 A second test set besides :mod:`ml_opt.problems.mgh`, for solvers at large ``n`` (the collection's
 customary n = 1000): separable sums over pairs or blocks of four, banded and arrow-head sums, and
-diagonal functions. The 44 functions here are those whose formulas the collection, CUTE and the
-papers it cites agree on; where the collection prints a formula garbled (DQDRTIC without the square
-of ``x_i``, BDQRTIC without that of ``x_{i+3}``, the Wood block with ``x_2^2 + x_4``) the CUTE
-definition is used. Indices below are 1-based, as in the paper; "pairs" means ``n`` even and
+diagonal functions. For the functions the collection takes from CUTE (named in capitals, e.g.
+DQDRTIC) the formula is CUTE's; the others are the collection's own and its extensions of classic
+2-D and 4-D functions (Rosenbrock, Beale, Powell, Wood). Each problem's ``source`` states the
+formula used. Indices below are 1-based, as in the paper; "pairs" means ``n`` even and
 ``a = x_{2i-1}``, ``b = x_{2i}`` for ``i = 1..n/2``; "quads" means ``n`` a multiple of 4 and blocks
 ``(x_{4i-3}, ..., x_{4i})``.
 
