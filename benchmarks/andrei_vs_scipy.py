@@ -1,6 +1,6 @@
 """Andrei's large test functions: ml_opt's solvers against scipy.optimize.minimize at large n.
 
-    python -m benchmarks.andrei_vs_scipy                           # 44 functions, n = 1000 (~6 min, 2 cores)
+    python -m benchmarks.andrei_vs_scipy                           # 44 functions, n = 1000 (~4 min, 2 cores)
     python -m benchmarks.andrei_vs_scipy --n 100 --solvers newton_cg --out andrei.md
 
 A second set besides MGH's (:mod:`benchmarks.mgh_vs_scipy`, whose pairs, stopping rule and
