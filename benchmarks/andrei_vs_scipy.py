@@ -21,6 +21,12 @@ on its path (5e-7 on one side, 2e-9 on the other, at the same minimum 0). Where 
 different values, the table says so (``≠``) and lists the values. The issue's MGH targets (median
 evaluation ratio at most 1, none above 2) are the yardstick; nothing is asserted here.
 
+**Above 2x.** Where ml_opt needs more than twice scipy's evaluations, the run is measured once more
+by the value reached instead of the gradient test: the evaluations each side made until its value
+first reached the higher of the two final values (:func:`evaluations_to_reach`). On a degenerate
+minimum the gradient test can pass on one side long before the other, at a far higher value: there
+the two counts tell how fast each side got to the same place.
+
 References:
   N. Andrei, An unconstrained optimization test functions collection, Adv. Model. Optim. 10(1), 2008.
 """
@@ -30,9 +36,11 @@ from __future__ import annotations
 import argparse
 import math
 
+import jax
 import numpy as np
 
-from benchmarks.mgh_vs_scipy import GTOL, PAIRS, compare, write_table
+import ml_opt
+from benchmarks.mgh_vs_scipy import GTOL, MAX_STEPS, PAIRS, compare, run_scipy, write_table
 from ml_opt.problems.andrei import andrei_problems
 
 PAIR_NAMES = ["lbfgs", "nonlinear_cg", "newton_cg"]
@@ -65,7 +73,53 @@ def summarize(rows) -> dict:
     }
 
 
-def markdown(results, n: int) -> str:
+def ml_opt_evaluations_to(problem, optimizer, target: float) -> int | None:
+    """ml_opt's function evaluations until its value first reached ``target`` (None if it never did).
+
+    A line-search solver's value never rises from one step to the next, so the first step at or below
+    ``target`` is found by bisection on ``max_steps`` (one compiled program: ``max_steps`` is traced).
+    """
+    x0 = problem.init(jax.random.key(0))
+
+    def run(steps):
+        return ml_opt.minimize(problem.fun, x0, optimizer, gtol=GTOL, max_steps=steps)
+
+    if not float(run(MAX_STEPS).value) <= target:
+        return None
+    lo, hi = -1, MAX_STEPS  # after hi steps the value is at or below target; after lo steps it is above
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if float(run(mid).value) <= target else (mid, hi)
+    return int(run(hi).num_fun_evals)
+
+
+def scipy_evaluations_to(problem, method: str, target: float) -> int | None:
+    """scipy's function evaluations until its value first reached ``target`` (None if it never did)."""
+    trajectory = []
+    run_scipy(problem, method, trajectory)
+    return next((evaluations for evaluations, value in trajectory if value <= target), None)
+
+
+def evaluations_to_reach(results) -> list[str]:
+    """For every function where ml_opt needs more than twice scipy's evaluations to pass the gradient
+    test at the same minimum: the evaluations each side made until its value first reached the higher
+    of the two final values, as lines of text."""
+    lines = []
+    for name, rows in results.items():
+        make, method = PAIRS[name]
+        for problem, ours, theirs in rows:
+            if not (converged(ours) and converged(theirs) and same_minimum(ours, theirs)
+                    and ours.nfev > 2 * theirs.nfev):
+                continue
+            target = max(ours.value, theirs.value)
+            mine, its = ml_opt_evaluations_to(problem, make(), target), scipy_evaluations_to(problem, method, target)
+            ratio = f" ({mine / its:.2f}x)" if mine and its else ""
+            lines.append(f"{problem.name} with {name}: final f = {ours.value:.3g} (ml_opt), {theirs.value:.3g} "
+                         f"({method}); to reach {target:.3g}: {mine} / {its} evaluations{ratio}")
+    return lines
+
+
+def markdown(results, n: int, reach: list[str] = ()) -> str:
     names = list(results)
     rows0 = results[names[0]]
     lines = [f"## Andrei's functions, n = {n}, float64, gtol = {GTOL:g} (ml_opt vs scipy.optimize.minimize)", ""]
@@ -97,6 +151,9 @@ def markdown(results, n: int) -> str:
         lines.append(f"| {problem.name} | " + " | ".join(cells) + " |")
     if different:
         lines += ["", "Different minima:", ""] + [f"- {d}" for d in different]
+    if reach:
+        lines += ["", "Above 2x, evaluations until the value first reached the higher final value, ml_opt / scipy:",
+                  ""] + [f"- {r}" for r in reach]
     return "\n".join(lines)
 
 
@@ -106,7 +163,8 @@ def main(argv=None):
     parser.add_argument("--solvers", nargs="+", choices=PAIR_NAMES, default=PAIR_NAMES, help="ml_opt solvers to run")
     parser.add_argument("--out", help="also write the Markdown tables to this file")
     args = parser.parse_args(argv)
-    write_table(markdown(compare(andrei_problems(args.n), args.solvers), args.n), args.out)
+    results = compare(andrei_problems(args.n), args.solvers)
+    write_table(markdown(results, args.n, evaluations_to_reach(results)), args.out)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,11 @@ def run_ml_opt(problem, optimizer) -> Outcome:
                    ml_opt.Status(int(res.status)).name)
 
 
-def run_scipy(problem, method) -> Outcome:
+def run_scipy(problem, method, trajectory: list | None = None) -> Outcome:
+    """scipy's ``method`` on ``problem`` with the same stopping rule as ml_opt's driver.
+
+    If ``trajectory`` is a list, ``(evaluations so far, value)`` is appended to it at every iterate.
+    """
     fun = jax.jit(problem.fun)
     grad = jax.jit(jax.grad(problem.fun))
     x0 = np.asarray(problem.init(jax.random.key(0)), np.float64)
@@ -148,7 +152,16 @@ def run_scipy(problem, method) -> Outcome:
     def jac(x):
         return np.asarray(grad(x))
 
+    evaluations = 0
+
+    def value(x):
+        nonlocal evaluations
+        evaluations += 1
+        return float(fun(x))
+
     def stop_at_gtol(intermediate_result):
+        if trajectory is not None:
+            trajectory.append((evaluations, float(fun(intermediate_result.x))))
         if np.max(np.abs(jac(intermediate_result.x))) <= GTOL:
             raise StopIteration
 
@@ -167,7 +180,7 @@ def run_scipy(problem, method) -> Outcome:
         kwargs["hess"] = lambda x: np.asarray(hess(x))
     try:
         with np.errstate(all="ignore"):
-            res = scipy.optimize.minimize(lambda x: float(fun(x)), x0, jac=jac, method=method, callback=stop_at_gtol,
+            res = scipy.optimize.minimize(value, x0, jac=jac, method=method, callback=stop_at_gtol,
                                           options=options, **kwargs)
     except (ValueError, np.linalg.LinAlgError) as error:  # e.g. a Hessian that overflowed
         return Outcome(float("nan"), float("nan"), 0, False, f"raised {type(error).__name__}")
