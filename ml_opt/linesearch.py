@@ -24,7 +24,8 @@ The API (stable; :mod:`ml_opt.newton`, :mod:`ml_opt.quasi_newton` and
 :mod:`ml_opt.conjugate_gradient` call it)::
 
     ls = zoom()                          # a LineSearch value: hashable, holds no arrays of its own
-    res = ls.search(fun, params, direction, value=f(params), grad=grad f(params), init_step=1.0)
+    res = ls.search(fun, params, direction, value=f(params), grad=grad f(params), init_step=1.0,
+                    guess=None)
     res.step, res.value, res.grad        # alpha, f(params + alpha d), grad f(params + alpha d)
     res.success                          # the search's conditions hold at the returned point
     res.num_fun_evals, res.num_grad_evals, res.num_hvp_evals   # what the search evaluated
@@ -38,6 +39,14 @@ The API (stable; :mod:`ml_opt.newton`, :mod:`ml_opt.quasi_newton` and
   a scaled step for the first iteration and for nonlinear CG). A Python number must be positive
   and finite (``ValueError`` otherwise); an array that is not (a solver's estimate gone wrong) is
   replaced by 1.
+* ``guess`` (optional, default None) is a shorter first trial that the solver predicts from its last
+  step (N&W eq. 3.60), for a direction whose natural step is ``init_step`` (a Newton step).
+  :func:`zoom` starts from ``min(guess, init_step)`` and, if it has to lengthen that trial, tries
+  ``init_step`` next: a prediction from the last step can fall short by orders of magnitude where
+  that step was short for reasons of its own. :func:`backtracking`, which cannot lengthen a step,
+  and :func:`exact_quadratic` ignore it and start from ``init_step``. A guess that is not a positive
+  finite number is ignored. The Newton family (:mod:`ml_opt.newton`) passes it, so a
+  :class:`LineSearch` made by hand for those solvers must accept the keyword (and may ignore it).
 * Everything is jittable and vmappable: one ``lax.while_loop`` with one evaluation of ``f`` (and its
   gradient) per iteration, a bounded number of iterations; hyperparameters may be JAX scalars.
 * **Failure.** A search that cannot meet its conditions within ``max_steps`` evaluations (or along a
@@ -110,12 +119,12 @@ class LineSearchResult(NamedTuple):
 
 
 class LineSearch(NamedTuple):
-    """A line search, as a value: ``ls.search(fun, params, direction, *, value, grad, init_step)``.
+    """A line search, as a value: ``ls.search(fun, params, direction, *, value, grad, init_step, guess)``.
 
     Attributes:
       name: ``"zoom"``, ``"backtracking"`` or ``"exact_quadratic"``.
-      search: ``search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult``;
-        see the module docstring for the contract.
+      search: ``search(fun, params, direction, *, value, grad, init_step=1.0, guess=None) ->
+        LineSearchResult``; see the module docstring for the contract.
     """
 
     name: str
@@ -143,6 +152,12 @@ def _initial_step(init_step: Any, dtype) -> Array:
         check_scalar(init_step, "init_step", lower=0.0, lower_open=True)
     a = jnp.asarray(init_step, dtype)
     return jnp.where(jnp.isfinite(a) & (a > 0), a, jnp.ones([], dtype))
+
+
+def _shorter_guess(guess: Any, natural: Array) -> Array:
+    """``min(guess, natural)``, or ``natural`` where ``guess`` is not a positive finite number."""
+    g = jnp.asarray(guess, natural.dtype)
+    return jnp.where(jnp.isfinite(g) & (g > 0), jnp.minimum(g, natural), natural)
 
 
 def _step_resolution(params: PyTree, direction: PyTree, dtype) -> Array:
@@ -232,7 +247,8 @@ def zoom(
     its slope is still negative and too steep, the step grows to the minimiser of the cubic through
     the last two trials (values and slopes), kept within ``extrapolation_bounds`` times the last
     increment beyond the trial (Moré & Thuente's safeguard; the upper bound when the cubic has no
-    minimiser ahead). Once an interval is known to contain a Wolfe point, *zoom* (Algorithm 3.6)
+    minimiser ahead; from a solver's ``guess`` shorter than ``init_step``, at least ``init_step``:
+    see the module docstring). Once an interval is known to contain a Wolfe point, *zoom* (Algorithm 3.6)
     shrinks it: each trial is the minimiser :math:`\alpha_c` of the cubic Hermite interpolant of the
     interval's ends (eq. 3.59), else the minimiser :math:`\alpha_q` of the quadratic through
     ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint, kept at least ``interpolation_margin``
@@ -307,7 +323,7 @@ def zoom(
     if not (1.0 <= float(low) <= float(high)):
         raise ValueError(f"extrapolation_bounds must satisfy 1 <= low <= high, got {extrapolation_bounds!r}")
 
-    def search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult:
+    def search(fun, params, direction, *, value, grad, init_step=1.0, guess=None) -> LineSearchResult:
         dtype = _scalar_dtype(value)
         f0 = jnp.asarray(value, dtype)
         dphi0 = _slope(grad, direction, dtype)
@@ -321,6 +337,9 @@ def zoom(
         x_max = jnp.asarray(otu.tree_norm(params, ord=jnp.inf), dtype)
         d_max = jnp.asarray(otu.tree_norm(direction, ord=jnp.inf), dtype)
         resolution = _step_resolution(params, direction, dtype)
+
+        natural = _initial_step(init_step, dtype)
+        first = natural if guess is None else _shorter_guess(guess, natural)
 
         def body(s: _ZoomCarry) -> _ZoomCarry:
             a = s.trial
@@ -384,6 +403,9 @@ def zoom(
             ext_lo, ext_hi = a + low * inc, a + high * inc
             ext_ok = ext_ok & (ext > a)
             extrapolated = jnp.where(ext_ok, jnp.clip(ext, ext_lo, ext_hi), ext_hi)
+            if guess is not None:  # lengthening the guessed first trial: the natural step next
+                lengthen_guess = (s.count == 0) & (a < natural)
+                extrapolated = jnp.where(lengthen_guess, jnp.maximum(extrapolated, natural), extrapolated)
             # Interpolation (zooming): cubic, else quadratic, else bisection, kept off the ends.
             cub, cub_ok = _cubic_minimizer(lo_step, lo_value, lo_slope, hi_step, hi_value, hi_slope)
             quad, quad_ok = _quadratic_minimizer(lo_step, lo_value, lo_slope, hi_step, hi_value)
@@ -446,7 +468,7 @@ def zoom(
         init = _ZoomCarry(
             count=jnp.zeros([], jnp.int32),
             phase=jnp.where(descent, _BRACKET, _DONE).astype(jnp.int32),
-            trial=_initial_step(init_step, dtype),
+            trial=first,
             prev_step=zero,
             prev_value=f0,
             prev_slope=dphi0,
@@ -529,7 +551,7 @@ def backtracking(
     check_scalar(shrink, "shrink", lower=0.0, upper=1.0, lower_open=True, upper_open=True)
     check_integer(max_steps, "max_steps", lower=1)
 
-    def search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult:
+    def search(fun, params, direction, *, value, grad, init_step=1.0, guess=None) -> LineSearchResult:
         dtype = _scalar_dtype(value)
         f0 = jnp.asarray(value, dtype)
         dphi0 = _slope(grad, direction, dtype)
@@ -602,7 +624,7 @@ def exact_quadratic(curvature: str = "hvp") -> LineSearch:
     if curvature not in ("hvp", "secant"):
         raise ValueError(f"curvature must be 'hvp' or 'secant', got {curvature!r}")
 
-    def search(fun, params, direction, *, value, grad, init_step=1.0) -> LineSearchResult:
+    def search(fun, params, direction, *, value, grad, init_step=1.0, guess=None) -> LineSearchResult:
         dtype = _scalar_dtype(value)
         f0 = jnp.asarray(value, dtype)
         dphi0 = _slope(grad, direction, dtype)

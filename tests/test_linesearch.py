@@ -259,7 +259,7 @@ def test_zoom_no_wolfe_point_returns_best_sufficient_decrease_point():
     np.testing.assert_allclose(float(res.value), -float(res.step))
 
 
-def _trials(ls, phi, init_step):
+def _trials(ls, phi, init_step, **guess):
     """The steps at which ``ls`` evaluates phi along d = +1 from 0, in order (recorded by callback)."""
     seen = []
 
@@ -269,7 +269,7 @@ def _trials(ls, phi, init_step):
 
     x = jnp.zeros(1)
     value, grad = jax.value_and_grad(lambda x: phi(x[0]))(x)
-    res = ls.search(fun, x, jnp.ones(1), value=value, grad=grad, init_step=init_step)
+    res = ls.search(fun, x, jnp.ones(1), value=value, grad=grad, init_step=init_step, **guess)
     jax.block_until_ready(res)
     return seen, res
 
@@ -282,6 +282,38 @@ def _interpolant_minimisers_on_unit_interval(f0, d0, f1, d1):
     a_c = 1.0 - (d1 + e2 - e1) / (d1 - d0 + 2.0 * e2)
     a_q = -d0 / (2.0 * (f1 - f0 - d0))
     return a_c, a_q
+
+
+def test_zoom_from_a_short_guess_tries_the_natural_step_next():
+    """phi(a) = -a + a^2 / 2, minimum at a = 1 (a Newton step's natural length). From the guess 1e-3
+    the slope is still -0.999: the next trial is init_step = 1, where the search ends. From 1e-3
+    given as init_step instead, zoom extrapolates within its bounds (at most 5 times the step)."""
+    phi = lambda a: -a + 0.5 * a**2
+    seen, res = _trials(zoom(), phi, 1.0, guess=1e-3)
+    assert seen == [1e-3, 1.0] and float(res.step) == 1.0 and bool(res.success)
+    seen, _ = _trials(zoom(), phi, 1e-3)
+    assert seen[0] == 1e-3 and 1.1 * 2e-3 <= seen[1] <= 5e-3 + 1e-15
+
+
+def test_zoom_from_a_guess_that_is_accepted_stops_there():
+    """phi(a) = -a + a^2 / 2 with c2 = 0.9: the guess 0.5 meets both Wolfe conditions
+    (phi'(0.5) = -0.5, |-0.5| <= 0.9): one evaluation, step 0.5."""
+    seen, res = _trials(zoom(), lambda a: -a + 0.5 * a**2, 1.0, guess=0.5)
+    assert seen == [0.5] and float(res.step) == 0.5 and int(res.num_fun_evals) == 1
+
+
+@pytest.mark.parametrize("guess", [2.0, 0.0, -1.0, float("nan"), float("inf")])
+def test_zoom_ignores_a_guess_that_is_not_shorter_and_positive(guess):
+    phi = lambda a: -a + 0.5 * a**2
+    assert _trials(zoom(), phi, 1.0, guess=jnp.asarray(guess))[0] == _trials(zoom(), phi, 1.0)[0] == [1.0]
+
+
+@pytest.mark.parametrize("ls", [backtracking(), exact_quadratic("secant")], ids=["backtracking", "exact_quadratic"])
+def test_searches_that_cannot_lengthen_a_step_ignore_the_guess(ls):
+    phi = lambda a: -a + 0.25 * a**2
+    with_guess, res = _trials(ls, phi, 1.0, guess=1e-3)
+    without, ref = _trials(ls, phi, 1.0)
+    assert with_guess == without and float(res.step) == float(ref.step)
 
 
 @pytest.mark.parametrize("interpolation", ["more_thuente", "cubic"])
