@@ -264,6 +264,7 @@ def step_along(
         use_gradient: Array,
         dtype,
         init_step: Array | float = 1.0,
+        prev_value: Array | None = None,
 ) -> Step:
     r"""A line search along ``direction`` from ``init_step``, with the Newton family's robustness rules.
 
@@ -273,6 +274,11 @@ def step_along(
     * **Maximum step.** The search's first trial moves at most :math:`10^3 \max(\|x\|_2, 1)`
       (:func:`bounded_direction`), so a nearly singular matrix's huge direction does not cost the
       search dozens of evaluations.
+    * **Interpolated first trial.** Given ``prev_value`` (f at the previous iterate), the search also
+      gets N&W eq. 3.60's step (:func:`interpolated_step`) as its ``guess``: a search that can
+      lengthen a step starts there when it is shorter than ``init_step``, and tries ``init_step``
+      next if it has to lengthen it (:mod:`ml_opt.linesearch`). Not along :math:`-g` after the
+      descent guard, where the slope it was predicted from no longer applies.
     * **Failure.** A search that does not move along ``direction`` sets ``steepest_next``; one that
       does not move along :math:`-g` sets ``stalled``.
     * ``linesearch=None`` takes the full step ``init_step`` (no search, and no maximum: the textbook
@@ -293,7 +299,12 @@ def step_along(
         return Step(scaled(step, d), jnp.asarray(new_value, dtype), new_grad, one, one,
                     jnp.zeros([], bool), jnp.zeros([], bool), use_gradient)
     d = bounded_direction(d, init_step, params, dtype)
-    res = linesearch.search(fun, params, d, value=value, grad=grad_tree, init_step=init_step)
+    extra = {}
+    if prev_value is not None:
+        slope = jnp.asarray(otu.tree_vdot(grad_tree, d), dtype)
+        guess = interpolated_step(value, prev_value, slope, fallback=init_step)
+        extra["guess"] = jnp.where(use_gradient, init_step, guess)
+    res = linesearch.search(fun, params, d, value=value, grad=grad_tree, init_step=init_step, **extra)
     moved = res.step > 0
     return Step(
         updates=scaled(res.step, d),

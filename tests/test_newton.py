@@ -290,6 +290,45 @@ def test_newton_cg_runs_to_the_newton_solution_with_transcribed_counts():
     np.testing.assert_allclose(res.params, np.linalg.solve(a, b), rtol=1e-7, atol=1e-9)
 
 
+def test_newton_cg_first_trial_is_eq_3_60_when_shorter_than_the_newton_step():
+    """Along newton_cg's path on Rosenbrock, from recorded trial points: the first update tries the
+    (truncated) Newton step; every later search whose first trial is shorter than the Newton step starts from
+    N&W eq. 3.60, a0 = 1.01 * 2 (f_k - f_{k-1}) / g_k^T d_k, that is g_k^T (x_trial - x_k) =
+    2.02 (f_k - f_{k-1}) (the direction's scale drops out); otherwise eq. 3.60 asks for at least
+    the Newton step, which is tried."""
+    trials = []
+
+    def fun(x):
+        jax.debug.callback(lambda v: trials.append(np.asarray(v)), x, ordered=True)
+        return rosen(x)
+
+    opt = newton_cg()
+    update = jax.jit(lambda g, s, x, f: opt.update(g, s, x, value=f, grad=g, value_fn=fun))
+    x, state = jnp.asarray(X0_ROSEN), opt.init(jnp.asarray(X0_ROSEN))
+    f, g = jax.value_and_grad(rosen)(x)
+    prev_f, short_trials = None, 0
+    for _ in range(40):
+        trials.clear()
+        u, state = update(g, state, x, f)
+        jax.effects_barrier()
+        first = next(t for t in trials if not np.array_equal(t, np.asarray(x)))  # (HVPs evaluate at x)
+        step_change = float(np.dot(np.asarray(g), first - np.asarray(x)))  # g^T (a0 d) = a0 g^T d
+        if prev_f is None:  # the unit step along the truncated-CG direction (NumPy transcription)
+            g_norm = float(jnp.linalg.norm(g))
+            z, _, _ = numpy_truncated_cg(np.asarray(jax.hessian(rosen)(x)), np.asarray(g),
+                                         min(0.5, np.sqrt(g_norm)) * g_norm, 20)
+            np.testing.assert_allclose(first, np.asarray(x) + z, rtol=1e-12)
+        elif abs(f - prev_f) > 1e-8 * abs(f):
+            predicted = 2.02 * float(f - prev_f)  # eq. 3.60 times g^T d
+            if predicted > step_change:  # eq. 3.60 shorter than the Newton step (both negative)
+                np.testing.assert_allclose(step_change, predicted, rtol=1e-9)
+                short_trials += 1
+        prev_f, x, f, g = f, x + u, state.value, state.grad
+        if float(jnp.max(jnp.abs(g))) <= 1e-8:
+            break
+    assert float(jnp.max(jnp.abs(g))) <= 1e-8 and short_trials >= 3
+
+
 def test_newton_cg_negative_curvature_at_first_iteration_goes_along_minus_gradient():
     # f = sum(x^4 - x^2) near the origin: H = diag(12 x^2 - 2) < 0
     f = lambda x, s: jnp.sum(x ** 4 - x ** 2) * s
