@@ -67,11 +67,11 @@ Robustness, by construction:
   Newton step next if it has to lengthen that trial. In a curved valley the Newton step overshoots
   update after update (Andrei's generalized Rosenbrock function, n = 100: a quarter of the searches
   from the Newton step needed 3-6 trials, each cutting the step about 6-fold, to accept steps of
-  0.002-0.07), where eq. 3.60 predicts the step from the last one (scipy's
-  Newton-CG starts from it too). The jump back to the Newton step keeps a short prediction after a
-  step that was short for reasons of its own (MGH's brown_badly_scaled, where one update moves a
-  single coordinate) from costing a dozen extrapolations. Armijo backtracking, which cannot
-  lengthen a step, always starts from 1.
+  0.002-0.07), where eq. 3.60 predicts the step from the last one (scipy's Newton-CG starts from it
+  too). The jump back to the Newton step keeps a short prediction after a step that was short for
+  reasons of its own (MGH's brown_badly_scaled, where one update moves a single coordinate) from
+  costing a dozen extrapolations. Armijo backtracking, which cannot lengthen a step, always starts
+  from 1.
 * **Maximum step.** The line search's first trial moves at most :math:`10^3 \max(\|x\|_2, 1)`
   (Dennis & Schnabel's default *maxstep*): a nearly singular Hessian makes the modified Newton
   step as long as :math:`|g| / \lambda_{\min}` (1e307 where :math:`H = 0`), which the search would
@@ -88,8 +88,8 @@ scalar (``jax.vmap`` over damping works).
 
 References:
   Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.8 and section 8.6.1.
-  Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 3.3 (section 3.4),
-  Algorithm 7.1 and eq. 7.3 (section 7.1).
+  Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 3.3 (section 3.4), eq. 3.60
+  (section 3.5), Algorithm 7.1 and eq. 7.3 (section 7.1).
   Gill, Murray & Wright, Practical Optimization, 1981, section 4.4.2.
   Dennis & Schnabel, Numerical Methods for Unconstrained Optimization and Nonlinear Equations,
   1983, Algorithm A6.3.1 (the maximum step).
