@@ -234,15 +234,15 @@ def _init_newton_state(params: PyTree) -> NewtonState:
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Directions
-# --------------------------------------------------------------------------------------------
-
-
 def _previous_value(state) -> Array:
     """f at the previous iterate, for the line search's interpolated first trial; inf (no guess)
     before the first update."""
     return jnp.where(state.count > 0, state.prev_value, jnp.inf)
+
+
+# --------------------------------------------------------------------------------------------
+# Directions
+# --------------------------------------------------------------------------------------------
 
 
 def _cholesky_with_added_identity(a: Array) -> tuple[Array, Array, Array]:
