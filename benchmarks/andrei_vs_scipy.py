@@ -84,13 +84,18 @@ def ml_opt_evaluations_to(problem, optimizer, target: float) -> int | None:
     def run(steps):
         return ml_opt.minimize(problem.fun, x0, optimizer, gtol=GTOL, max_steps=steps)
 
-    if not float(run(MAX_STEPS).value) <= target:
+    reached = run(MAX_STEPS)
+    if not float(reached.value) <= target:
         return None
-    lo, hi = -1, MAX_STEPS  # after hi steps the value is at or below target; after lo steps it is above
+    lo, hi = -1, MAX_STEPS  # after hi steps (the run `reached`) the value is at or below target; after lo above
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if float(run(mid).value) <= target else (mid, hi)
-    return int(run(hi).num_fun_evals)
+        res = run(mid)
+        if float(res.value) <= target:
+            hi, reached = mid, res
+        else:
+            lo = mid
+    return int(reached.num_fun_evals)
 
 
 def scipy_evaluations_to(problem, method: str, target: float) -> int | None:
