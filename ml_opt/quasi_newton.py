@@ -311,12 +311,12 @@ def bfgs(
 
 
 def _two_loop(g: Array, s_hist: Array, y_hist: Array, rho_hist: Array, newest: Array, gamma: Array, *,
-              unrolled: bool) -> Array:
+              unroll: int | bool) -> Array:
     """H g by the two-loop recursion (N&W Algorithm 7.4) with H_0 = gamma I.
 
     The pairs sit in a ring buffer whose newest row is ``newest``; rows with ``rho = 0`` (unused,
-    or dropped at a reset) contribute nothing. The loops are ``lax.scan``s, or unrolled in Python
-    (``unrolled``): see :func:`_two_loop_for_platform`.
+    or dropped at a reset) contribute nothing. The loops are ``lax.scan``s with ``unroll`` (``True``:
+    no loop left in the program); see :func:`_two_loop_for_platform`.
     """
     m = rho_hist.shape[0]
     newest_first = (newest - jnp.arange(m)) % m
@@ -330,29 +330,21 @@ def _two_loop(g: Array, s_hist: Array, y_hist: Array, rho_hist: Array, newest: A
         beta = rho_hist[i] * (y_hist[i] @ r)
         return r + (alpha - beta) * s_hist[i], None
 
-    if not unrolled:
-        q, alphas = jax.lax.scan(backward, g, newest_first)
-        return jax.lax.scan(forward, gamma * q, (newest_first, alphas), reverse=True)[0]
-    q, alphas = g, []
-    for j in range(m):
-        q, alpha = backward(q, newest_first[j])
-        alphas.append(alpha)
-    r = gamma * q
-    for j in reversed(range(m)):
-        r, _ = forward(r, (newest_first[j], alphas[j]))
-    return r
+    q, alphas = jax.lax.scan(backward, g, newest_first, unroll=unroll)
+    return jax.lax.scan(forward, gamma * q, (newest_first, alphas), reverse=True, unroll=unroll)[0]
 
 
 def _two_loop_for_platform(*args) -> Array:
     """:func:`_two_loop`, looped on the CPU and unrolled elsewhere, chosen when the program is lowered.
 
-    On the CPU the scans compile to fewer kernels than the unrolled loops, and run faster. On a GPU
-    every iteration of a loop waits for the host to read its condition, and the 2m iterations
+    On the CPU the loops compile to fewer kernels than the unrolled recursion, and run faster. On a
+    GPU every iteration of a loop waits for the host to read its condition, and the 2m iterations
     would set a step's time: unrolled, ``lbfgs`` solved Rosenbrock (n = 2, 100, 1000) 2.2-3.5x
-    faster on an H200, and took 0.3-1.0 s longer to compile (issue 3's notes; TPUs not measured).
+    faster on an H200, and took 0.3-1.0 s longer to compile (issue 3's notes, measured with the
+    recursion unrolled in Python, which gives XLA the same straight-line program; TPUs not measured).
     """
-    return jax.lax.platform_dependent(*args, cpu=functools.partial(_two_loop, unrolled=False),
-                                      default=functools.partial(_two_loop, unrolled=True))
+    return jax.lax.platform_dependent(*args, cpu=functools.partial(_two_loop, unroll=1),
+                                      default=functools.partial(_two_loop, unroll=True))
 
 
 @equal_when_made_alike

@@ -3,6 +3,7 @@ the Rosenbrock minimiser, N&W's theorem that BFGS with exact line searches on a 
 H = A^{-1}, a NumPy transcription of the update (N&W eq. 6.17) and of the two-loop recursion (N&W
 Algorithm 7.4). The Moré-Garbow-Hillstrom comparison with scipy.optimize is in test_mgh_vs_scipy.py."""
 
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -123,9 +124,9 @@ def _two_loop_numpy(g, pairs):
     return r
 
 
-@pytest.mark.parametrize("unrolled", [False, True])
-def test_two_loop_on_a_ring_buffer_matches_numpy(unrolled):
-    """Both forms of the recursion (scans on the CPU, unrolled elsewhere; each is run here) on a
+@pytest.mark.parametrize("unroll", [1, True])
+def test_two_loop_on_a_ring_buffer_matches_numpy(unroll):
+    """Both forms of the recursion (loops on the CPU, unrolled elsewhere; each is run here) on a
     ring buffer whose newest pair is row 0 and whose row 1 is unused (rho = 0, rubbish s and y)."""
     rng = np.random.default_rng(0)
     a = rng.normal(size=(5, 5))
@@ -137,9 +138,13 @@ def test_two_loop_on_a_ring_buffer_matches_numpy(unrolled):
     rho_hist = np.array([1.0 / (rows[i][0] @ rows[i][1]) if i in rows else 0.0 for i in range(4)])
     s_new, y_new = pairs[-1]
     g = rng.normal(size=5)
-    r = _two_loop(jnp.asarray(g), jnp.asarray(s_hist), jnp.asarray(y_hist), jnp.asarray(rho_hist),
-                  jnp.asarray(0), jnp.asarray((s_new @ y_new) / (y_new @ y_new)), unrolled=unrolled)
+    args = (jnp.asarray(g), jnp.asarray(s_hist), jnp.asarray(y_hist), jnp.asarray(rho_hist), jnp.asarray(0),
+            jnp.asarray((s_new @ y_new) / (y_new @ y_new)))
+    r = _two_loop(*args, unroll=unroll)
     np.testing.assert_allclose(np.asarray(r), _two_loop_numpy(g, pairs), rtol=1e-12, atol=1e-14)
+    # The unrolled form is for accelerators, where each iteration of a loop waits for the host.
+    compiled = jax.jit(functools.partial(_two_loop, unroll=unroll)).lower(*args).compile().as_text()
+    assert (" while(" in compiled) == (unroll is not True)
 
 
 def test_lbfgs_direction_matches_numpy_two_loop():
