@@ -22,11 +22,14 @@ it fails as soon as the solver reaches the targets there, so that the entry is r
 from __future__ import annotations
 
 import os
+import types
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.mgh_vs_scipy import OTHER_SIZES, PAIR_NAMES, compare, markdown, other_size_problems, summarize
+from benchmarks.mgh_vs_scipy import (GTOL, OTHER_SIZES, PAIR_NAMES, Outcome, compare, markdown, markdown_perturbed,
+                                      other_size_problems, perturbed_start, summarize, summarize_perturbed)
 from ml_opt.problems.mgh import mgh_info, mgh_problem, mgh_problems
 
 CI_SUBSET = [1, 13, 25]
@@ -75,6 +78,49 @@ def test_other_sizes_are_other_sizes():
         assert info.key == key and not info.standard, p.name
         assert all(getattr(info, k) == v for k, v in size.items()), (p.name, size)
         assert np.isfinite(float(p.fun(p.init(None)))), p.name
+
+
+def test_perturbed_starts_are_seeded_moves_of_the_standard_starts():
+    """``--perturbed-starts``: every coordinate moves, by at most half its size (or 0.5); a seed
+    gives one start per problem, whatever else was drawn before, and another seed another; every
+    start has a finite value."""
+    for p in mgh_problems():
+        x0 = np.asarray(p.init(None))
+        start = np.asarray(perturbed_start(p, 1).init(None))
+        assert np.all((start != x0) & (np.abs(start - x0) <= 0.5 * np.maximum(np.abs(x0), 1.0))), p.name
+        assert not np.array_equal(start, np.asarray(perturbed_start(p, 2).init(None))), p.name
+        assert np.isfinite(float(p.fun(jnp.asarray(start)))), p.name
+    first = np.asarray(perturbed_start(mgh_problem(7), 3).init(None))
+    perturbed_start(mgh_problem(8), 3)
+    np.testing.assert_array_equal(np.asarray(perturbed_start(mgh_problem(7), 3).init(None)), first)
+    assert perturbed_start(mgh_problem(7), 3).name == f"{mgh_problem(7).name} (seed 3)"
+
+
+def test_perturbed_runs_are_judged_against_each_other():
+    """Five made-up pairs of runs, one of each kind, and what the summary must say of them."""
+    def outcome(value, nfev, grad_norm=GTOL / 2):
+        return Outcome(value, grad_norm, nfev, solved=False)
+
+    rows = [
+        (types.SimpleNamespace(name="same"), outcome(1.0, 30), outcome(1.0 + 1e-7, 20)),  # ratio 1.5
+        (types.SimpleNamespace(name="slow"), outcome(0.0, 50), outcome(1e-9, 20)),  # ratio 2.5
+        (types.SimpleNamespace(name="lower"), outcome(0.0, 10), outcome(1.0, 10)),
+        (types.SimpleNamespace(name="missed"), outcome(2.0, 99, grad_norm=1e-3), outcome(1.0, 10)),
+        (types.SimpleNamespace(name="theirs nan"), outcome(1.0, 10), outcome(float("nan"), 10, float("nan"))),
+    ]
+    s = summarize_perturbed(rows)
+    assert (s["runs"], s["passed"], s["scipy_passed"], s["missed"]) == (5, 4, 4, ["missed"])
+    assert (s["same"], s["median"], s["max"], s["above_2x"]) == (2, 2.0, (2.5, "slow"), ["slow"])
+    assert (s["lower"], s["higher"]) == (1, 0)
+
+
+def test_perturbed_start_table_on_rosenbrock():
+    results = compare([perturbed_start(mgh_problem(1), 1)], ["lbfgs"])
+    (p, ours, theirs), = results["lbfgs"]
+    assert ours.grad_norm <= GTOL and theirs.grad_norm <= GTOL
+    assert abs(ours.value) < 1e-10 and abs(theirs.value) < 1e-10  # both at Rosenbrock's minimum, 0
+    row = f"| lbfgs (L-BFGS-B) | 1 | 1 | 1 | - | 1, {ours.nfev / theirs.nfev:.2f}, {ours.nfev / theirs.nfev:.2f} ("
+    assert row in markdown_perturbed(results, [1])
 
 
 # ------------------------------------------------------------------------------------------
