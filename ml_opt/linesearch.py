@@ -51,8 +51,14 @@ The API (stable; :mod:`ml_opt.newton`, :mod:`ml_opt.quasi_newton` and
   gradient) per iteration, a bounded number of iterations; hyperparameters may be JAX scalars.
 * **Failure.** A search that cannot meet its conditions within ``max_steps`` evaluations (or along a
   direction that is not a descent direction, ``grad^T d >= 0``, where it evaluates nothing) returns
-  ``success=False`` and the best point it saw: the lowest value among the trials that satisfy
-  sufficient decrease, or, if none does, step 0 (no move: ``value``/``grad`` are the ones passed in).
+  ``success=False`` and the best point it saw, or, if it saw none, step 0 (no move: ``value``/``grad``
+  are the ones passed in). For :func:`zoom` that is the lowest value among the trials that satisfy
+  sufficient decrease or lie below ``f(x)`` by more than its rounding noise (100 ulps): where ``f``
+  is far steeper than its linear model, a trial can lower it by a hundred orders of magnitude and
+  still miss the linear prediction's fraction ``c1`` (MGH's Osborne 1 from a perturbed start: at
+  f = 9.7e97, with a gradient of 6e100, ``nonlinear_cg``'s 30 trials bisect back to f = 139, none
+  of them with sufficient decrease). :func:`backtracking`, which stops at its first
+  sufficient-decrease trial, has none to return.
   It never returns a non-finite value from a trial step: a trial where ``f`` or its slope is
   non-finite counts as a failed sufficient-decrease test and the search steps back.
 * **Rounding floor.** Near a minimiser, where the predicted change :math:`\alpha |\phi'(0)|` is
@@ -219,7 +225,7 @@ class _ZoomCarry(NamedTuple):
     hi_slope: Array
     width_1: Array  # zoom interval's width one and two trials ago (inf while bracketing)
     width_2: Array
-    best_step: Array  # what is returned: the accepted point, or the best sufficient-decrease point
+    best_step: Array  # what is returned: the accepted point, or the best point seen (module docstring)
     best_value: Array
     best_grad: PyTree
     success: Array
@@ -377,7 +383,9 @@ def zoom(
 
             approx = noisy & decrease & curvature & (dphi <= (2 * c1_ - 1) * dphi0)
             accepted = (jnp.where(bracketing, b_ok, z_ok) & (armijo | approx)) | approx
-            better = armijo & (f < s.best_value)
+            # The best point so far, returned if the search fails: the lowest value that meets
+            # sufficient decrease or is below f(0) by more than its noise.
+            better = (armijo | (f < f0 - noise)) & (f < s.best_value)
             take = accepted | better
             best_step = jnp.where(take, a, s.best_step)
             best_value = jnp.where(take, f, s.best_value)

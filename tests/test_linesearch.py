@@ -259,6 +259,18 @@ def test_zoom_no_wolfe_point_returns_best_sufficient_decrease_point():
     np.testing.assert_allclose(float(res.value), -float(res.step))
 
 
+def test_zoom_failing_returns_a_lower_trial_that_misses_sufficient_decrease():
+    """phi(a) = -a + 0.75 a^2 with c1 = 0.9 and one trial: phi(1) = -0.25 is 25% of the linear
+    prediction, so the search fails, but it returns that lower point. Scaled by 1e-15 around 1, the
+    same decrease is within f's rounding noise (100 ulps), and the search does not move."""
+    ls = zoom(c1=0.9, max_steps=1)
+    seen, res = _trials(ls, lambda a: -a + 0.75 * a**2, 1.0)
+    assert seen == [1.0] and not bool(res.success)
+    assert float(res.step) == 1.0 and float(res.value) == -0.25 and float(res.grad[0]) == 0.5
+    seen, res = _trials(ls, lambda a: 1.0 + 1e-15 * (-a + 0.75 * a**2), 1.0)
+    assert seen == [1.0] and not bool(res.success) and float(res.step) == 0.0 and float(res.value) == 1.0
+
+
 def _trials(ls, phi, init_step, **guess):
     """The steps at which ``ls`` evaluates phi along d = +1 from 0, in order (recorded by callback)."""
     seen = []

@@ -211,18 +211,21 @@ def test_quasi_newton_and_cg_reset_a_non_descent_direction():
 
 
 def hard(x, w):
-    return w[0] * (100.0 * (x[1] - x[0] ** 2) ** 2 + (1.0 - x[0]) ** 2) + w[1] * 1e4 * jnp.sum(x ** 2)
+    """Rosenbrock (``w = (1, 0)``) or ``sqrt(1 + 1e4 |x|^2)`` (``w = (0, 1)``)."""
+    return w[0] * (100.0 * (x[1] - x[0] ** 2) ** 2 + (1.0 - x[0]) ** 2) + w[1] * jnp.sqrt(1.0 + 1e4 * jnp.sum(x ** 2))
 
 
 def hard_residuals(x, w):
     return jnp.concatenate([jnp.sqrt(w[0]) * jnp.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]]),
-                            jnp.sqrt(w[1]) * 100.0 * x])
+                            jnp.sqrt(w[1]) * (1.0 + 1e4 * jnp.sum(x ** 2))[None] ** 0.25])
 
 
 @pytest.mark.parametrize("name", [n for n in SOLVERS if n != "levenberg_marquardt"])
 def test_line_search_that_cannot_meet_its_conditions(name):
-    # One trial, and sufficient decrease asking for 90% of the linear prediction: Newton steps on
-    # the quadratic give 50%, and the unit steepest-descent step overshoots.
+    # One trial, and sufficient decrease asking for 90% of the linear prediction. On the second lane
+    # a Newton (or Gauss-Newton) step from radius r lands near radius 1e4 r^3 (or r) on the other
+    # side, no lower, and the unit steepest-descent moves soon overshoot the same way: every search
+    # ends with a trial that is not below f(x).
     ls = zoom(c1=0.9, c2=0.9, max_steps=1)
     starts, weights = [[-1.2, 1.0], [1.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]
     res = run_batch(name, hard, hard_residuals, starts, weights, [200, 200], linesearch=ls)
