@@ -4,7 +4,7 @@
     python -m benchmarks.mgh_vs_scipy --start-scale 10     # from 10 x0, MGH's harder start (also 100)
     python -m benchmarks.mgh_vs_scipy --solvers lbfgs bfgs --out mgh.md
     python -m benchmarks.mgh_vs_scipy --other-sizes        # the variable-size problems at other n, m
-    python -m benchmarks.mgh_vs_scipy --perturbed-starts 1 2 3   # random starts near x0 (~15 min)
+    python -m benchmarks.mgh_vs_scipy --perturbed-starts 1 2 3   # random starts near x0 (~4 min)
 
 Pairs (ml_opt solver, its scipy counterpart), every MGH problem, float64::
 
