@@ -55,9 +55,9 @@ The API (stable; :mod:`ml_opt.newton`, :mod:`ml_opt.quasi_newton` and
   are the ones passed in). For :func:`zoom` that is the lowest value among the trials that satisfy
   sufficient decrease or lie below ``f(x)`` by more than its rounding noise (100 ulps): where ``f``
   is far steeper than its linear model, a trial can lower it by a hundred orders of magnitude and
-  still miss the linear prediction's fraction ``c1`` (MGH's Osborne 1 from a perturbed start: at
-  f = 9.7e97, with a gradient of 6e100, ``nonlinear_cg``'s 30 trials bisect back to f = 139, none
-  of them with sufficient decrease). :func:`backtracking`, which stops at its first
+  still miss the linear prediction's fraction ``c1`` (MGH's Osborne 1 from a perturbed start, seed
+  1: at f = 9.7e97, with a gradient of 6e100, ``nonlinear_cg``'s 30 trials bisect back to f = 139,
+  none of them with sufficient decrease). :func:`backtracking`, which stops at its first
   sufficient-decrease trial, has none to return.
   It never returns a non-finite value from a trial step: a trial where ``f`` or its slope is
   non-finite counts as a failed sufficient-decrease test and the search steps back.
@@ -104,7 +104,8 @@ class LineSearchResult(NamedTuple):
     """What a line search returns (every field a JAX value; batched under ``jax.vmap``).
 
     Attributes:
-      step: the accepted step :math:`\\alpha` (0 when the search did not move).
+      step: the step :math:`\\alpha` taken: the accepted one, or after a failure the best point's
+        (see *Failure* in the module docstring); 0 when the search did not move.
       value: :math:`f(x + \\alpha d)`.
       grad: :math:`\\nabla f(x + \\alpha d)`, a pytree like ``params``.
       success: whether the search's conditions (strong Wolfe for :func:`zoom`, or approximate Wolfe at the rounding floor of ``f``; sufficient decrease
