@@ -12,7 +12,8 @@ of (ml_opt evaluations / scipy evaluations) at most 1, and no ratio above 2.
   not by results.
 * ``pytest tests/test_mgh_vs_scipy.py -m slow -s``: all 35 problems; prints the Markdown tables (and
   writes them to the file named by the environment variable ``ML_OPT_MGH_TABLE``, if set) and asserts
-  the targets for every pair.
+  the targets for every pair. Also from the perturbed starts of ``--perturbed-starts 1 2 3``: ml_opt
+  passes the gradient test wherever scipy's counterpart does, except the runs of ``PERTURBED_MISSES``.
 
 Every pair reaches the targets over all 35 problems. A pair that does not reach them on the CI
 subset is listed in ``SUBSET_SHORTFALLS`` with what was measured, and its test is a strict xfail:
@@ -146,3 +147,37 @@ def full_sweep():
 @pytest.mark.parametrize("name", PAIR_NAMES)
 def test_mgh_full_sweep(full_sweep, name):
     assert_targets(full_sweep[name], name)
+
+
+# ------------------------------------------------------------------------------------------
+# The sweep from perturbed starts
+# ------------------------------------------------------------------------------------------
+
+PERTURBED_SEEDS = [1, 2, 3]
+
+# Runs that scipy's counterpart ends with a passed gradient test and ml_opt does not (measured).
+# The test fails on any other, and on an entry that ml_opt passes, so that it is removed then.
+PERTURBED_MISSES = {
+    # newton follows a valley out of the box, one Gaussian term's coefficient falling to 1e-14 (1e-26)
+    # as the rate in its exponent turns negative, its value below trust-exact's stationary values
+    # (0.38 against 0.48, 0.16 against 0.31) when its 5000 steps run out.
+    "newton": {"mgh/osborne2 (seed 1)", "mgh/osborne2 (seed 3)"},
+}
+
+
+@pytest.fixture(scope="module")
+def perturbed_sweep():
+    """Every pair on the 35 problems from the starts of ``--perturbed-starts 1 2 3``; prints the table."""
+    problems = [perturbed_start(p, seed) for seed in PERTURBED_SEEDS for p in mgh_problems()]
+    results = compare(problems, PAIR_NAMES)
+    print("\n" + markdown_perturbed(results, PERTURBED_SEEDS))
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PAIR_NAMES)
+def test_mgh_perturbed_starts_pass_where_scipy_does(perturbed_sweep, name):
+    rows = perturbed_sweep[name]
+    for p, ours, _ in rows:
+        assert np.isfinite(ours.value) and np.isfinite(ours.grad_norm), p.name
+    assert set(summarize_perturbed(rows)["missed"]) == PERTURBED_MISSES.get(name, set())
