@@ -158,9 +158,9 @@ PERTURBED_SEEDS = [1, 2, 3]
 # Runs that scipy's counterpart ends with a passed gradient test and ml_opt does not (measured).
 # The test fails on any other, and on an entry that ml_opt passes, so that it is removed then.
 PERTURBED_MISSES = {
-    # newton follows a valley out of the box, one Gaussian term's coefficient falling to 1e-14 (1e-26)
-    # as the rate in its exponent turns negative, its value below trust-exact's stationary values
-    # (0.38 against 0.48, 0.16 against 0.31) when its 5000 steps run out.
+    # newton follows a valley that runs off to infinity: one Gaussian term's coefficient falls to
+    # 1e-14 (1e-26) as the rate in its exponent turns negative, and f is below trust-exact's
+    # stationary values (0.38 against 0.48, 0.16 against 0.31) when its 5000 steps run out.
     "newton": {"mgh/osborne2 (seed 1)", "mgh/osborne2 (seed 3)"},
 }
 
