@@ -34,20 +34,15 @@ References:
 from __future__ import annotations
 
 import argparse
-import math
 
 import jax
 import numpy as np
 
 import ml_opt
-from benchmarks.mgh_vs_scipy import GTOL, MAX_STEPS, PAIRS, compare, run_scipy, write_table
+from benchmarks.mgh_vs_scipy import GTOL, MAX_STEPS, PAIRS, compare, converged, run_scipy, write_table
 from ml_opt.problems.andrei import andrei_problems
 
 PAIR_NAMES = ["lbfgs", "nonlinear_cg", "newton_cg"]
-
-
-def converged(outcome) -> bool:
-    return math.isfinite(outcome.value) and outcome.grad_norm <= GTOL
 
 
 def same_minimum(ours, theirs) -> bool:

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import zlib
 
 import jax
@@ -278,9 +279,9 @@ def markdown(results, gtol=GTOL, start_scale=1.0, problem_set="MGH set") -> str:
     return "\n".join(lines)
 
 
-def passed(outcome: Outcome) -> bool:
+def converged(outcome: Outcome) -> bool:
     """The run ended with a finite value and ``||grad f||_inf <= GTOL``, wherever that was."""
-    return bool(np.isfinite(outcome.value) and outcome.grad_norm <= GTOL)
+    return math.isfinite(outcome.value) and outcome.grad_norm <= GTOL
 
 
 def summarize_perturbed(rows):
@@ -288,15 +289,15 @@ def summarize_perturbed(rows):
     minimum, so runs are judged against each other: which passed the gradient test, and where both
     did, whether at the same value (:func:`same_value`; then their evaluations are compared) or
     which side's is lower."""
-    both = [(p, ours, theirs) for p, ours, theirs in rows if passed(ours) and passed(theirs)]
+    both = [(p, ours, theirs) for p, ours, theirs in rows if converged(ours) and converged(theirs)]
     same = sorted((ours.nfev / theirs.nfev, p.name) for p, ours, theirs in both
                   if same_value(ours.value, theirs.value))
     apart = [(ours.value, theirs.value) for _, ours, theirs in both if not same_value(ours.value, theirs.value)]
     return {
         "runs": len(rows),
-        "passed": sum(passed(ours) for _, ours, _ in rows),
-        "scipy_passed": sum(passed(theirs) for _, _, theirs in rows),
-        "missed": [p.name for p, ours, theirs in rows if passed(theirs) and not passed(ours)],
+        "passed": sum(converged(ours) for _, ours, _ in rows),
+        "scipy_passed": sum(converged(theirs) for _, _, theirs in rows),
+        "missed": [p.name for p, ours, theirs in rows if converged(theirs) and not converged(ours)],
         "same": len(same),
         "median": float(np.median([r for r, _ in same])) if same else float("nan"),
         "max": same[-1] if same else (float("nan"), ""),
