@@ -36,10 +36,10 @@ from __future__ import annotations
 import argparse
 
 import jax
-import numpy as np
 
 import ml_opt
-from benchmarks.mgh_vs_scipy import GTOL, MAX_STEPS, PAIRS, compare, converged, run_scipy, write_table
+from benchmarks.mgh_vs_scipy import (GTOL, MAX_STEPS, PAIRS, compare, converged, judge_runs, run_scipy,
+                                      write_table)
 from ml_opt.problems.andrei import andrei_problems
 
 PAIR_NAMES = ["lbfgs", "nonlinear_cg", "newton_cg"]
@@ -50,22 +50,9 @@ def same_minimum(ours, theirs) -> bool:
 
 
 def summarize(rows) -> dict:
-    """Counts and evaluation ratios of one pair over ``rows = [(problem, ours, theirs), ...]``."""
-    both = [(ours.nfev / theirs.nfev, p.name) for p, ours, theirs in rows
-            if converged(ours) and converged(theirs) and same_minimum(ours, theirs)]
-    ratios = [r for r, _ in both]
-    worst = max(both, default=(float("nan"), ""))
-    return {
-        "converged": sum(converged(ours) for _, ours, _ in rows),
-        "scipy_converged": sum(converged(theirs) for _, _, theirs in rows),
-        "scipy_only": [p.name for p, ours, theirs in rows if converged(theirs) and not converged(ours)],
-        "different": [p.name for p, ours, theirs in rows
-                      if converged(ours) and converged(theirs) and not same_minimum(ours, theirs)],
-        "compared": len(both),
-        "median": float(np.median(ratios)) if ratios else float("nan"),
-        "max": worst[0],
-        "worst": worst[1],
-    }
+    """Counts and evaluation ratios of one pair over ``rows = [(problem, ours, theirs), ...]``, the
+    runs judged against each other at :func:`same_minimum` (:func:`benchmarks.mgh_vs_scipy.judge_runs`)."""
+    return judge_runs(rows, same_minimum)
 
 
 def ml_opt_evaluations_to(problem, optimizer, target: float) -> int | None:
@@ -128,10 +115,10 @@ def markdown(results, n: int, reach: list[str] = ()) -> str:
     lines.append("|---|---|---|---|---|---|---|---|")
     for name in names:
         s = summarize(results[name])
-        lines.append(f"| {name} ({PAIRS[name][1]}) | {s['converged']}/{len(rows0)} | "
-                     f"{s['scipy_converged']}/{len(rows0)} | "
-                     f"{', '.join(s['scipy_only']) or '-'} | {', '.join(s['different']) or '-'} | {s['compared']} | "
-                     f"{s['median']:.2f} | {s['max']:.2f} ({s['worst']}) |")
+        lines.append(f"| {name} ({PAIRS[name][1]}) | {s['passed']}/{len(rows0)} | "
+                     f"{s['scipy_passed']}/{len(rows0)} | "
+                     f"{', '.join(s['missed']) or '-'} | {', '.join(s['different']) or '-'} | {s['same']} | "
+                     f"{s['median']:.2f} | {s['max'][0]:.2f} ({s['max'][1]}) |")
     lines += ["", "Function evaluations, ml_opt / scipy (x: not converged; ≠: converged to different values, "
               "listed below):", ""]
     lines.append("| function | " + " | ".join(f"{name} / {PAIRS[name][1]}" for name in names) + " |")
