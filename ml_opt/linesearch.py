@@ -215,11 +215,8 @@ class _ZoomCarry(NamedTuple):
     count: Array  # trials evaluated so far
     phase: Array  # _BRACKET, _ZOOM or _DONE
     trial: Array  # the next step to evaluate
-    prev_step: Array  # bracketing phase: the previous trial (0 at first)
-    prev_value: Array
-    prev_slope: Array
-    lo_step: Array  # zoom phase: lo satisfies sufficient decrease and has the lowest value seen
-    lo_value: Array
+    lo_step: Array  # bracketing: the previous trial (step 0 at first); zooming: the end that meets
+    lo_value: Array  # sufficient decrease with the lowest value seen
     lo_slope: Array
     hi_step: Array
     hi_value: Array
@@ -368,22 +365,23 @@ def zoom(
             noisy = a * jnp.abs(dphi0) <= noise
             decrease = armijo | (noisy & (f <= f0 + noise))
 
-            # Algorithm 3.5 (bracketing): which case applies.
-            b_hi = ~decrease | ((f >= s.prev_value) & (s.count > 0) & ~noisy)  # zoom(prev, a)
-            b_ok = ~b_hi & curvature
-            b_lo = ~b_hi & ~curvature & (dphi >= 0)  # zoom(a, prev)
-            b_more = ~b_hi & ~curvature & (dphi < 0)  # extrapolate
-            # Algorithm 3.6 (zoom).
-            # hi <- a. A value tied with f(lo) at rounding level (near a minimiser) counts as no worse
-            # when its slope is smaller in magnitude, so the search can still finish there.
+            # Algorithms 3.5 (bracketing; lo is the previous trial) and 3.6 (zoom) alike: the trial
+            # becomes the interval's hi end if its value is too high, that is without sufficient
+            # decrease or not below f(lo): while bracketing from the second trial on ("zoom(prev, a)");
+            # while zooming, a value tied with f(lo) at rounding level (near a minimiser) counts as
+            # lower when its slope is smaller in magnitude, so the search can still finish there.
             tie_better = (f == s.lo_value) & (jnp.abs(dphi) < jnp.abs(s.lo_slope))
-            z_hi = ~decrease | ((f >= s.lo_value) & ~tie_better & ~noisy)
-            z_ok = ~z_hi & curvature
-            z_flip = ~z_hi & ~curvature & (dphi * (s.hi_step - s.lo_step) >= 0)  # hi <- lo, lo <- a
-            # (otherwise lo <- a)
+            compared = jnp.where(bracketing, s.count > 0, ~tie_better)
+            a_is_hi = ~decrease | ((f >= s.lo_value) & compared & ~noisy)
+            # Otherwise the trial becomes lo. The old lo becomes hi where the slope at the trial
+            # points back to it: while bracketing, a non-negative slope ("zoom(a, prev)"); while
+            # zooming, phi'(a) (hi - lo) >= 0. While bracketing, a negative slope that is still too
+            # steep extends the bracket beyond the trial.
+            lo_to_hi = ~curvature & jnp.where(bracketing, dphi >= 0, dphi * (s.hi_step - s.lo_step) >= 0)
+            extrapolate = bracketing & ~a_is_hi & ~curvature & (dphi < 0)
 
             approx = noisy & decrease & curvature & (dphi <= (2 * c1_ - 1) * dphi0)
-            accepted = (jnp.where(bracketing, b_ok, z_ok) & (armijo | approx)) | approx
+            accepted = (~a_is_hi & curvature & (armijo | approx)) | approx
             # The best point so far, returned if the search fails: the lowest value that meets
             # sufficient decrease or is below f(0) by more than its noise.
             better = (armijo | (f < f0 - noise)) & (f < s.best_value)
@@ -392,23 +390,17 @@ def zoom(
             best_value = jnp.where(take, f, s.best_value)
             best_grad = otu.tree_where(take, g, s.best_grad)
 
-            # New interval [lo, hi].
-            lo_new_a = jnp.where(bracketing, b_lo, ~z_hi)  # a becomes lo
-            hi_new_a = jnp.where(bracketing, b_hi, z_hi)  # a becomes hi
-            hi_from_prev = bracketing & b_hi  # bracketing: lo <- prev
-            hi_from_lo = ~bracketing & z_flip
-            lo_from_hi = bracketing & b_lo  # bracketing with positive slope: hi <- prev
-
-            lo_step = jnp.where(lo_new_a, a, jnp.where(hi_from_prev, s.prev_step, s.lo_step))
-            lo_value = jnp.where(lo_new_a, f, jnp.where(hi_from_prev, s.prev_value, s.lo_value))
-            lo_slope = jnp.where(lo_new_a, dphi, jnp.where(hi_from_prev, s.prev_slope, s.lo_slope))
-            hi_step = jnp.where(hi_new_a, a, jnp.where(lo_from_hi, s.prev_step, jnp.where(hi_from_lo, s.lo_step, s.hi_step)))
-            hi_value = jnp.where(hi_new_a, f, jnp.where(lo_from_hi, s.prev_value, jnp.where(hi_from_lo, s.lo_value, s.hi_value)))
-            hi_slope = jnp.where(hi_new_a, dphi, jnp.where(lo_from_hi, s.prev_slope, jnp.where(hi_from_lo, s.lo_slope, s.hi_slope)))
+            # New interval [lo, hi] (once the search is over, what they hold does not matter).
+            lo_step = jnp.where(a_is_hi, s.lo_step, a)
+            lo_value = jnp.where(a_is_hi, s.lo_value, f)
+            lo_slope = jnp.where(a_is_hi, s.lo_slope, dphi)
+            hi_step = jnp.where(a_is_hi, a, jnp.where(lo_to_hi, s.lo_step, s.hi_step))
+            hi_value = jnp.where(a_is_hi, f, jnp.where(lo_to_hi, s.lo_value, s.hi_value))
+            hi_slope = jnp.where(a_is_hi, dphi, jnp.where(lo_to_hi, s.lo_slope, s.hi_slope))
 
             # Next trial. Extrapolation (still bracketing): the cubic's minimiser ahead of a, within bounds.
-            inc = a - s.prev_step
-            ext, ext_ok = _cubic_minimizer(s.prev_step, s.prev_value, s.prev_slope, a, f, dphi)
+            inc = a - s.lo_step
+            ext, ext_ok = _cubic_minimizer(s.lo_step, s.lo_value, s.lo_slope, a, f, dphi)
             ext_lo, ext_hi = a + low * inc, a + high * inc
             ext_ok = ext_ok & (ext > a)
             extrapolated = jnp.where(ext_ok, jnp.clip(ext, ext_lo, ext_hi), ext_hi)
@@ -430,7 +422,7 @@ def zoom(
                 # minimiser if it is closer to lo than the quadratic's, else their average (a steep
                 # rise, which the quadratic sees, pulls the cubic's overlong step back towards lo).
                 far = jnp.abs(cub - lo_step) >= jnp.abs(quad - lo_step)
-                cub = jnp.where(hi_new_a & quad_ok & far, 0.5 * (cub + quad), cub)
+                cub = jnp.where(a_is_hi & quad_ok & far, 0.5 * (cub + quad), cub)
             inter = jnp.where(cub_ok, cub, jnp.where(quad_ok, quad, mid))
             # At the rounding floor values are noise: the secant on the slopes instead (and the
             # interpolants' agreement tells nothing).
@@ -442,7 +434,7 @@ def zoom(
             slow = width > (2.0 / 3.0) * s.width_2  # Moré-Thuente: bisect if two trials shrank too little
             inter = jnp.where(jnp.isfinite(inter) & ~slow, inter, mid)
 
-            next_zoom = ~accepted & ~(bracketing & b_more)
+            next_zoom = ~accepted & ~extrapolate
             trial = jnp.where(next_zoom, inter, extrapolated)
             count = s.count + 1
             # Below floating-point resolution: the interval no longer moves any coordinate of x; or it
@@ -457,9 +449,6 @@ def zoom(
                 count=count,
                 phase=phase.astype(jnp.int32),
                 trial=trial,
-                prev_step=jnp.where(bracketing & b_more, a, s.prev_step),
-                prev_value=jnp.where(bracketing & b_more, f, s.prev_value),
-                prev_slope=jnp.where(bracketing & b_more, dphi, s.prev_slope),
                 lo_step=lo_step,
                 lo_value=lo_value,
                 lo_slope=lo_slope,
@@ -478,9 +467,6 @@ def zoom(
             count=jnp.zeros([], jnp.int32),
             phase=jnp.where(descent, _BRACKET, _DONE).astype(jnp.int32),
             trial=first,
-            prev_step=zero,
-            prev_value=f0,
-            prev_slope=dphi0,
             lo_step=zero,
             lo_value=f0,
             lo_slope=dphi0,

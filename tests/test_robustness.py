@@ -316,13 +316,19 @@ def test_params_with_no_entries_converge_at_once(name):
 def test_dense_factorisations_with_half_precision_params(name, dtype):
     """LAPACK has no half-precision Cholesky, eigh, QR or SVD (they raised NotImplementedError from
     deep inside): the solvers factorise in float32 and step in the params' dtype. Rosenbrock from
-    (-1.2, 1) passes the gradient test near its minimiser (1, 1): along the valley x_2 = x_1^2,
-    ||grad f||_inf <= 0.1 bounds |1 - x_1| by about 0.05 and |1 - x_2| by about 0.1."""
+    (-1.2, 1) ends near its minimiser (1, 1): along the valley x_2 = x_1^2, ||grad f||_inf <= 0.1
+    bounds |1 - x_1| by about 0.05 and |1 - x_2| by about 0.1. In bfloat16 (8 significant bits) the
+    gradient there is rounding noise: 10 (x_2 - x_1^2) is a difference of two numbers near 1 known
+    to about 0.004, so the gradient is known to about 1. Whether it passes the gradient test or the
+    line search stops, having no decrease left to find, depends on where XLA keeps intermediates in
+    float32 within a fused kernel (its default excess precision), that is on how the program is
+    fused; both end near the minimiser."""
     residuals = lambda x: jnp.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]])
     fun = lambda x: jnp.sum(residuals(x) ** 2)
     res = ml_opt.minimize(fun, jnp.array([-1.2, 1.0], dtype), SOLVERS[name](None, residuals), gtol=0.1, max_steps=200)
     assert res.params.dtype == dtype and res.value.dtype == dtype
-    assert int(res.status) == Status.CONVERGED, res.message
+    ends = (Status.CONVERGED, Status.STALLED) if dtype == jnp.bfloat16 else (Status.CONVERGED,)
+    assert int(res.status) in ends, res.message
     x1, x2 = np.asarray(res.params, np.float32)
     assert abs(x1 - 1.0) <= 0.06 and abs(x2 - 1.0) <= 0.11, (x1, x2)
     assert float(res.value) <= 0.01
