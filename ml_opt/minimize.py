@@ -148,12 +148,14 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
     if out.shape != () or not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(f"fun must return a floating-point scalar; got shape {out.shape} dtype {out.dtype}")
 
-    def status_of(value, grad_norm, num_steps, stalled):
+    def all_finite(value, grad_norm):
         # The gradient is finite exactly when its inf-norm is (the max propagates NaN and inf), so one
-        # reduction over it serves both tests. Precedence: NONFINITE, CONVERGED, STALLED, MAX_STEPS
-        # (each where below overrides the ones before it; one elementwise kernel, where jnp.select
-        # compiles to an extra reduction).
-        finite = jnp.isfinite(value) & jnp.isfinite(grad_norm)
+        # reduction over it serves both tests.
+        return jnp.isfinite(value) & jnp.isfinite(grad_norm)
+
+    def status_of(finite, grad_norm, num_steps, stalled):
+        # Precedence: NONFINITE, CONVERGED, STALLED, MAX_STEPS (each where below overrides the ones
+        # before it; one elementwise kernel, where jnp.select compiles to an extra reduction).
         status = jnp.where(num_steps >= max_steps, Status.MAX_STEPS, Status.RUNNING)
         status = jnp.where(stalled, Status.STALLED, status)
         status = jnp.where(grad_norm <= gtol, Status.CONVERGED, status)
@@ -170,7 +172,7 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
         grad_norm=grad_norm,
         num_steps=zero,
         driver_evals=zero + 1,
-        status=status_of(value, grad_norm, zero, jnp.bool_(False)),
+        status=status_of(all_finite(value, grad_norm), grad_norm, zero, jnp.bool_(False)),
     )
 
     def cond(carry):
@@ -192,11 +194,12 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
         stalled = jnp.any(jnp.stack([jnp.any(s) for s in _state_fields(opt_state, "stalled")] or [jnp.bool_(False)]))
         num_steps = carry.num_steps + 1
         grad_norm = _inf_norm(grad)
-        status = status_of(value, grad_norm, num_steps, stalled)
-        new = _Carry(params, opt_state, value, grad, grad_norm, num_steps, driver_evals, status)
+        finite = all_finite(value, grad_norm)
+        new = _Carry(params, opt_state, value, grad, grad_norm, num_steps, driver_evals,
+                     status_of(finite, grad_norm, num_steps, stalled))
         # A non-finite step is not taken: keep the last finite iterate and say why the run stopped
         # (the solver's state is kept, so its evaluation counters stay exact).
-        keep_old = status == Status.NONFINITE
+        keep_old = ~finite
         old = new._replace(params=carry.params, value=carry.value, grad=carry.grad, grad_norm=carry.grad_norm)
         return otu.tree_where(keep_old, old, new)
 
