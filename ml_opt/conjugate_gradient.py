@@ -45,7 +45,11 @@ Andrei's functions at n = 1000 (issue 3's notes). The first
 trial step follows N&W eq. 3.60: :math:`\alpha_0 = \min(1, 1.01 \cdot 2 (f_k - f_{k-1}) / \phi'(0))`
 (the quadratic interpolant of the last decrease; when that decrease is within rounding noise of
 f, N&W's other choice :math:`\alpha_{k-1} \nabla f_{k-1}^\top d_{k-1} / \nabla f_k^\top d_k`); on the
-first iteration :math:`\min(1, 1.01/\|\nabla f_0\|_2)`, a move of about unit length. When the line search fails along
+first iteration, and after a failed search, :math:`\min(1, 1.01/\|\nabla f_k\|_2)`, a move of about
+unit length. (A failed search's step says nothing about the scale along :math:`-\nabla f`: on MGH's
+brown_badly_scaled from 100 times its start, a search along a direction that moved only the small
+coordinate failed at a step of 5e-13, and the restart, tried from that step, moved the large
+coordinate less than its ulp and failed too.) When the line search fails along
 :math:`-\nabla f` without moving, the state says ``stalled``.
 
 Same interface and state conventions as :mod:`ml_opt.quasi_newton`.
@@ -249,8 +253,9 @@ def nonlinear_cg(
         # alpha_{k-1} grad_{k-1}^T d_{k-1} / grad_k^T d_k.
         ratio = state.prev_step * state.prev_slope / slope
         ratio = jnp.where(jnp.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+        # At the start and after a failed search nothing predicts the scale along -g: a unit move.
         init_step = jnp.where(
-            state.count == 0, first_step(g), interpolated_step(value, state.prev_value, slope, fallback=ratio)
+            state.restart, first_step(g), interpolated_step(value, state.prev_value, slope, fallback=ratio)
         )
         d_tree = unravel(d)
         ls: LineSearchResult = linesearch.search(

@@ -153,6 +153,19 @@ def test_restart_every():
     assert since == [1, 2, 1, 2, 1]
 
 
+def test_after_failed_search_first_trial_is_unit_move():
+    """After a failed search the restart along -g starts from min(1, 1.01/||g||), as the first
+    iteration does, not from a prediction out of the failed search's step."""
+    fun = lambda x: 0.5 * jnp.sum(x**2)
+    x = jnp.array([30.0, 40.0])  # ||g|| = 50: the unit move is 1.01 / 50
+    opt = nonlinear_cg(linesearch=backtracking())  # accepts its first trial here (Armijo)
+    state = opt.init(x)._replace(count=jnp.array(7, jnp.int32), restart=jnp.array(True), prev_value=fun(x),
+                                 prev_step=jnp.array(1e-13), prev_slope=jnp.array(-1.0))
+    updates, st = opt.update(x, state, x, value=fun(x), grad=x, value_fn=fun)
+    np.testing.assert_allclose(np.asarray(updates), -1.01 * np.asarray(x) / 50.0, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(st.direction), -np.asarray(x))
+
+
 def test_failed_search_restarts_then_stalls():
     fun = lambda x: jnp.where(jnp.all(x == 0.0), 0.0, jnp.nan) + jnp.sum(x)
     res = ml_opt.minimize(fun, jnp.zeros(3), nonlinear_cg(), gtol=1e-8, max_steps=5)
