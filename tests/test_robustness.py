@@ -276,9 +276,10 @@ def test_params_of_mixed_precision(name):
     Except ``nonlinear_cg``, which only gets into the valley floor (f = 0 at the minimiser, 32.4 at
     the start): in the valley b_2 = a_2^2 a move of one ulp u of a_2 alone changes f by about
     1600 u^2 - 2 e u (e = a_2 - 2), and with u = 2.4e-7 no such move decreases f once e < 1.9e-4.
-    Along -g, where each of its failed searches restarts, its searches then keep failing; it ends
-    with e = 3e-5 to 1.6e-4 from this start and 11 moved ones (before 56b2bc3 as after),
-    where lbfgs, with the valley's curvature in its pairs, ends within 2e-6."""
+    Along -g, where each of its failed searches restarts, its searches then keep failing: from this
+    start and 11 moved ones it ends 5e-6 to 1.6e-4 from a (the largest error over a's entries;
+    11 runs at max_steps; 2e-5 to 1.6e-4 before 56b2bc3), where lbfgs, with the valley's curvature
+    in its pairs, converges within 2e-6."""
     p0 = {"a": jnp.zeros(3, jnp.float32), "b": jnp.ones(2, jnp.float64), "c": jnp.float64(2.0),
           "z": jnp.zeros((0,), jnp.float64)}
     res = ml_opt.minimize(mixed_objective, p0, SOLVERS[name](None, mixed_residuals), gtol=1e-5)
