@@ -147,6 +147,26 @@ def test_two_loop_on_a_ring_buffer_matches_numpy(unroll):
     assert (" while(" in compiled) == (unroll is not True)
 
 
+def test_lbfgs_history_update_is_no_scatter_under_vmap():
+    """Each problem of a vmap writes its pair to its own row (their heads differ): the write is a
+    select over the buffer, which XLA compiles as an elementwise loop, not a scatter."""
+    opt = lbfgs(memory_size=4)
+    x0 = jnp.zeros((8, 5))
+    heads = jnp.arange(8, dtype=jnp.int32) % 4
+
+    def update(x, head):
+        value, g = jax.value_and_grad(rosenbrock)(x)
+        return opt.update(g, opt.init(x)._replace(head=head), x, value=value, grad=g, value_fn=rosenbrock)
+
+    compiled = jax.jit(jax.vmap(update)).lower(x0, heads).compile().as_text()
+    assert " scatter(" not in compiled
+    updates, states = jax.jit(jax.vmap(update))(x0, heads)
+    for k, head in enumerate(np.asarray(heads)):  # the pair in row head, the others still zero
+        np.testing.assert_array_equal(np.asarray(states.s_history[k, head]), np.asarray(updates[k]))
+        assert np.count_nonzero(np.asarray(states.s_history[k])) == np.count_nonzero(np.asarray(updates[k])) > 0
+        assert int(states.head[k]) == (head + 1) % 4
+
+
 def test_lbfgs_direction_matches_numpy_two_loop():
     x0 = jnp.array([-1.2, 1.0, -0.5, 0.8, 0.3])
     m = 3
