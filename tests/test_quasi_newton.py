@@ -158,9 +158,9 @@ def test_lbfgs_history_update_is_no_scatter_under_vmap():
         value, g = jax.value_and_grad(rosenbrock)(x)
         return opt.update(g, opt.init(x)._replace(head=head), x, value=value, grad=g, value_fn=rosenbrock)
 
-    compiled = jax.jit(jax.vmap(update)).lower(x0, heads).compile().as_text()
-    assert " scatter(" not in compiled
-    updates, states = jax.jit(jax.vmap(update))(x0, heads)
+    compiled = jax.jit(jax.vmap(update)).lower(x0, heads).compile()
+    assert " scatter(" not in compiled.as_text()
+    updates, states = compiled(x0, heads)
     for k, head in enumerate(np.asarray(heads)):  # the pair in row head, the others still zero
         np.testing.assert_array_equal(np.asarray(states.s_history[k, head]), np.asarray(updates[k]))
         assert np.count_nonzero(np.asarray(states.s_history[k])) == np.count_nonzero(np.asarray(updates[k])) > 0
