@@ -67,7 +67,7 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -119,12 +119,15 @@ class LbfgsState(NamedTuple):
 
     Attributes:
       count: updates made (int32).
-      s_history: the last ``memory_size`` steps :math:`s_i`, ``(m, n)``, a ring buffer (each new pair
-        overwrites the oldest row in place); unused rows are zero.
+      s_history: the last ``memory_size`` steps :math:`s_i`, ``(m, n)``: newest first (row 0 the
+        newest; each new pair shifts the others one row down and drops the oldest) or a ring buffer
+        (each new pair overwrites the oldest row in place), as ``lbfgs``'s ``history`` says; unused
+        rows are zero.
       y_history: the matching gradient changes :math:`y_i`, ``(m, n)``.
       rho_history: :math:`1 / s_i^\\top y_i`, ``(m,)``; 0 for unused or dropped rows (which then do
         nothing in the two-loop recursion).
-      head: the row the next pair goes to; the newest pair is row ``(head - 1) % m`` (int32).
+      head: in a ring buffer, the row the next pair goes to; the newest pair is row
+        ``(head - 1) % m`` (int32). Kept 0 for a history stored newest first.
       prev_value: the objective at the start of the last update (the initial step after a reset).
       value, grad, num_fun_evals, num_grad_evals, stalled, update: as in :class:`BfgsState`.
     """
@@ -310,31 +313,33 @@ def bfgs(
 # --------------------------------------------------------------------------------------------
 
 
-def _two_loop(g: Array, s_hist: Array, y_hist: Array, rho_hist: Array, newest: Array, gamma: Array, *,
-              unroll: int | bool) -> Array:
+def _two_loop(g: Array, rows: Any, gamma: Array, *, pair_of: Callable, unroll: int | bool) -> Array:
     """H g by the two-loop recursion (N&W Algorithm 7.4) with H_0 = gamma I.
 
-    The pairs sit in a ring buffer whose newest row is ``newest``; rows with ``rho = 0`` (unused,
-    or dropped at a reset) contribute nothing. The loops are ``lax.scan``s with ``unroll`` (``True``:
-    no loop left in the program); see :func:`_two_loop_for_platform`.
+    ``rows`` is scanned newest pair first, and ``pair_of(row)`` is that pair's ``(s, y, rho)``: for a
+    history stored newest first, ``rows`` is ``(s_history, y_history, rho_history)`` itself and
+    ``pair_of`` the identity; for a ring buffer, ``rows`` holds the row indices, newest first, and
+    ``pair_of`` reads the row. Pairs with ``rho = 0`` (unused, or dropped at a reset) contribute
+    nothing. The loops are ``lax.scan``s with ``unroll`` (``True``: no loop left in the program); see
+    :func:`_two_loop_for_platform`.
     """
-    m = rho_hist.shape[0]
-    newest_first = (newest - jnp.arange(m)) % m
 
-    def backward(q, i):
-        alpha = rho_hist[i] * (s_hist[i] @ q)
-        return q - alpha * y_hist[i], alpha
+    def backward(q, row):
+        s, y, rho = pair_of(row)
+        alpha = rho * (s @ q)
+        return q - alpha * y, alpha
 
-    def forward(r, i_alpha):
-        i, alpha = i_alpha
-        beta = rho_hist[i] * (y_hist[i] @ r)
-        return r + (alpha - beta) * s_hist[i], None
+    def forward(r, row_alpha):
+        row, alpha = row_alpha
+        s, y, rho = pair_of(row)
+        beta = rho * (y @ r)
+        return r + (alpha - beta) * s, None
 
-    q, alphas = jax.lax.scan(backward, g, newest_first, unroll=unroll)
-    return jax.lax.scan(forward, gamma * q, (newest_first, alphas), reverse=True, unroll=unroll)[0]
+    q, alphas = jax.lax.scan(backward, g, rows, unroll=unroll)
+    return jax.lax.scan(forward, gamma * q, (rows, alphas), reverse=True, unroll=unroll)[0]
 
 
-def _two_loop_for_platform(*args) -> Array:
+def _two_loop_for_platform(g: Array, rows: Any, gamma: Array, pair_of: Callable) -> Array:
     """:func:`_two_loop`, looped on the CPU and unrolled elsewhere, chosen when the program is lowered.
 
     On the CPU the loops compile to fewer kernels than the unrolled recursion, and run faster. On a
@@ -343,12 +348,19 @@ def _two_loop_for_platform(*args) -> Array:
     faster on an H200, and took 0.3-1.0 s longer to compile (issue 3's notes, measured with the
     recursion unrolled in Python, which gives XLA the same straight-line program; TPUs not measured).
     """
-    return jax.lax.platform_dependent(*args, cpu=functools.partial(_two_loop, unroll=1),
-                                      default=functools.partial(_two_loop, unroll=True))
+    return jax.lax.platform_dependent(g, rows, gamma,
+                                      cpu=functools.partial(_two_loop, pair_of=pair_of, unroll=1),
+                                      default=functools.partial(_two_loop, pair_of=pair_of, unroll=True))
+
+
+# A history of at most this many bytes (m n times the itemsize, each of s and y) is kept newest first
+# by default; see ``history`` in :func:`lbfgs`.
+_NEWEST_FIRST_MAX_BYTES = 16 * 1024
 
 
 @equal_when_made_alike
-def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.GradientTransformationExtraArgs:
+def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None, *,
+          history: str = "auto") -> optax.GradientTransformationExtraArgs:
     r"""Limited-memory BFGS (Nocedal & Wright, Algorithms 7.4 and 7.5).
 
     Keeps the last ``memory_size`` pairs :math:`(s_i, y_i)` and computes :math:`d_k = -H_k \nabla f_k`
@@ -360,6 +372,17 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
     Args:
       memory_size: the number of pairs kept, a positive Python int (it fixes array shapes).
       linesearch: a :class:`ml_opt.linesearch.LineSearch`; default ``zoom(c1=1e-4, c2=0.9)``.
+      history: how the pairs are stored (the iterates are the same either way).
+        ``"newest_first"``: row 0 is the newest pair, and each new pair shifts the others one row
+        down, which rewrites the ``(m, n)`` arrays at every step; the recursion then reads the rows
+        in storage order. ``"ring"``: a ring buffer, where a new pair overwrites the oldest row in
+        place and the recursion reads the rows by index from the newest. Under ``jax.vmap`` each
+        problem's newest row differs, and those reads become gathers: 1000 vmapped starts of 2-D
+        Rosenbrock solve 1.2-1.3x faster newest first. For one problem the shift costs what the
+        indexing saves while the arrays are small, and more beyond: newest first, a solve of
+        extended Rosenbrock took 1.1-1.2x as long at n = 1000 (80 KB each) and 1.3x at n = 10^5
+        (issue 3's notes). ``"auto"`` (default): newest first when each array takes at most 16 KiB
+        (``m n`` times the itemsize: n <= 204 for ``m = 10`` in float64), else the ring buffer.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose ``update`` needs ``value_fn``.
@@ -378,6 +401,8 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
     """
     check_integer(memory_size, "memory_size", lower=1, static=True)
     linesearch = resolve_linesearch(linesearch, "lbfgs")
+    if history not in ("auto", "newest_first", "ring"):
+        raise ValueError(f"history must be 'auto', 'newest_first' or 'ring', got {history!r}")
     m = int(memory_size)
 
     def init_fn(params) -> LbfgsState:
@@ -403,13 +428,19 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
         fun, value, grad_tree, x, g, unravel, extra = current_point(
             "lbfgs", grads, params, value, grad, value_fn, fn_kwargs
         )
-        newest = (state.head - 1) % m
-        empty = state.rho_history[newest] == 0  # no pair stored since the start or the last reset
+        S, Y, R = state.s_history, state.y_history, state.rho_history
+        newest_first = history == "newest_first" or (
+            history == "auto" and S.size * S.dtype.itemsize <= _NEWEST_FIRST_MAX_BYTES)
+        if newest_first:
+            newest, rows, pair_of = 0, (S, Y, R), lambda pair: pair
+        else:
+            newest = (state.head - 1) % m
+            rows, pair_of = (newest - jnp.arange(m)) % m, lambda i: (S[i], Y[i], R[i])
+        empty = R[newest] == 0  # no pair stored since the start or the last reset
         # eq. 7.20, gamma = s^T y / y^T y for the newest pair, with s^T y = 1 / rho
-        rho_last, y_last = state.rho_history[newest], state.y_history[newest]
+        rho_last, y_last = R[newest], Y[newest]
         gamma = jnp.where(empty, 1.0, 1.0 / jnp.where(empty, 1.0, rho_last * (y_last @ y_last)))
-        d = -_two_loop_for_platform(g, state.s_history, state.y_history, state.rho_history, newest,
-                                    gamma.astype(x.dtype))
+        d = -_two_loop_for_platform(g, rows, gamma.astype(x.dtype), pair_of)
         # The stored pairs make H positive definite in exact arithmetic; where rounding has made d
         # no descent direction, drop them (as after a failed search) and step along -g.
         restart = ~(g @ d < 0)
@@ -432,18 +463,26 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None) -> optax.
 
         failed = ~ls.success
         # A restart or a failed search drops the pairs stored before it (rho = 0 makes a row inert;
-        # a failed search stores no new pair). Then the pair is written over the oldest row, row
-        # ``head``; a skipped pair leaves the buffer as it was. (A select over the whole buffer, not
-        # an update of one row: XLA:CPU runs it in place all the same and compiles lbfgs's loop in
-        # 12-16% less time, and under vmap, where each problem's head differs, it stays a select
-        # instead of becoming a scatter.)
-        h = state.head
-        rho_history = jnp.where(restart | failed, jnp.zeros_like(state.rho_history), state.rho_history)
-        write = use_pair & (jnp.arange(m) == h)
-        s_history = jnp.where(write[:, None], s, state.s_history)
-        y_history = jnp.where(write[:, None], y, state.y_history)
-        rho_history = jnp.where(write, rho, rho_history)
-        head = jnp.where(use_pair, (h + 1) % m, h).astype(jnp.int32)
+        # a failed search stores no new pair). Then the pair is stored; a skipped pair leaves the
+        # history as it was. Newest first, it goes to row 0 and the others move one row down. In a
+        # ring buffer, it is written over the oldest row, row ``head`` (by a select over the whole
+        # buffer, not an update of one row: XLA:CPU runs it in place all the same and compiles
+        # lbfgs's loop in 12-16% less time, and under vmap, where each problem's head differs, it
+        # stays a select instead of becoming a scatter).
+        R = jnp.where(restart | failed, jnp.zeros_like(R), R)
+        if newest_first:
+            def store(stored, new):
+                return jnp.where(use_pair, jnp.concatenate([new[None], stored[:-1]]), stored)
+
+            head = state.head
+        else:
+            write = use_pair & (jnp.arange(m) == state.head)
+
+            def store(stored, new):
+                return jnp.where(write.reshape(write.shape + (1,) * (stored.ndim - 1)), new, stored)
+
+            head = jnp.where(use_pair, (state.head + 1) % m, state.head).astype(jnp.int32)
+        s_history, y_history, rho_history = store(S, s), store(Y, y), store(R, rho)
 
         updates = scaled(ls.step, d_tree)
         new_state = LbfgsState(

@@ -124,33 +124,41 @@ def _two_loop_numpy(g, pairs):
     return r
 
 
+@pytest.mark.parametrize("history", ["newest_first", "ring"])
 @pytest.mark.parametrize("unroll", [1, True])
-def test_two_loop_on_a_ring_buffer_matches_numpy(unroll):
-    """Both forms of the recursion (loops on the CPU, unrolled elsewhere; each is run here) on a
-    ring buffer whose newest pair is row 0 and whose row 1 is unused (rho = 0, rubbish s and y)."""
+def test_two_loop_matches_numpy(unroll, history):
+    """Both forms of the recursion (loops on the CPU, unrolled elsewhere; each is run here) on both
+    layouts of the history: newest first, its last row unused; and a ring buffer whose newest pair is
+    row 0 and whose row 1 is unused (rho = 0, rubbish s and y)."""
     rng = np.random.default_rng(0)
     a = rng.normal(size=(5, 5))
     a = a @ a.T + np.eye(5)  # y = A s: s^T y > 0
     pairs = [(s, a @ s) for s in rng.normal(size=(3, 5))]  # oldest first
-    rows = {2: pairs[0], 3: pairs[1], 0: pairs[2]}
+    row_of_pair = {"newest_first": [2, 1, 0], "ring": [2, 3, 0]}[history]
+    rows = dict(zip(row_of_pair, pairs))
     s_hist = np.stack([rows[i][0] if i in rows else rng.normal(size=5) for i in range(4)])
     y_hist = np.stack([rows[i][1] if i in rows else rng.normal(size=5) for i in range(4)])
     rho_hist = np.array([1.0 / (rows[i][0] @ rows[i][1]) if i in rows else 0.0 for i in range(4)])
     s_new, y_new = pairs[-1]
     g = rng.normal(size=5)
-    args = (jnp.asarray(g), jnp.asarray(s_hist), jnp.asarray(y_hist), jnp.asarray(rho_hist), jnp.asarray(0),
-            jnp.asarray((s_new @ y_new) / (y_new @ y_new)))
-    r = _two_loop(*args, unroll=unroll)
+    gamma = (s_new @ y_new) / (y_new @ y_new)
+    S, Y, R = jnp.asarray(s_hist), jnp.asarray(y_hist), jnp.asarray(rho_hist)
+    if history == "newest_first":
+        scanned, pair_of = (S, Y, R), lambda pair: pair
+    else:
+        scanned, pair_of = (0 - jnp.arange(4)) % 4, lambda i: (S[i], Y[i], R[i])
+    two_loop = functools.partial(_two_loop, pair_of=pair_of, unroll=unroll)
+    r = two_loop(jnp.asarray(g), scanned, jnp.asarray(gamma))
     np.testing.assert_allclose(np.asarray(r), _two_loop_numpy(g, pairs), rtol=1e-12, atol=1e-14)
     # The unrolled form is for accelerators, where each iteration of a loop waits for the host.
-    compiled = jax.jit(functools.partial(_two_loop, unroll=unroll)).lower(*args).compile().as_text()
+    compiled = jax.jit(two_loop).lower(jnp.asarray(g), scanned, jnp.asarray(gamma)).compile().as_text()
     assert (" while(" in compiled) == (unroll is not True)
 
 
 def test_lbfgs_history_update_is_no_scatter_under_vmap():
-    """Each problem of a vmap writes its pair to its own row (their heads differ): the write is a
-    select over the buffer, which XLA compiles as an elementwise loop, not a scatter."""
-    opt = lbfgs(memory_size=4)
+    """Each problem of a vmap writes its pair to its own row of its ring buffer (their heads differ):
+    the write is a select over the buffer, which XLA compiles as an elementwise loop, not a scatter."""
+    opt = lbfgs(memory_size=4, history="ring")
     x0 = jnp.zeros((8, 5))
     heads = jnp.arange(8, dtype=jnp.int32) % 4
 
@@ -167,10 +175,45 @@ def test_lbfgs_history_update_is_no_scatter_under_vmap():
         assert int(states.head[k]) == (head + 1) % 4
 
 
-def test_lbfgs_direction_matches_numpy_two_loop():
+def test_lbfgs_history_newest_first_reads_no_row_by_index_under_vmap():
+    """Newest first, the recursion reads the rows in storage order: under vmap no gathers (the ring
+    buffer's rows, read from each problem's own newest row, are gathered), and a new pair shifts the
+    others one row down."""
+    m, x0 = 3, jnp.stack([jnp.full(5, 0.1 * k) for k in range(8)])
+
+    def update(opt, x, s_history, head):
+        value, g = jax.value_and_grad(rosenbrock)(x)
+        state = opt.init(x)._replace(s_history=s_history, y_history=s_history, rho_history=jnp.ones(m), head=head)
+        return opt.update(g, state, x, value=value, grad=g, value_fn=rosenbrock)
+
+    old = jnp.stack([jnp.stack([jnp.eye(5)[i] * (k + 1) for i in range(m)]) for k in range(8)])
+    heads = {"newest_first": jnp.zeros(8, jnp.int32), "ring": jnp.arange(8, dtype=jnp.int32) % m}
+    programs = {h: jax.jit(jax.vmap(functools.partial(update, lbfgs(memory_size=m, history=h)))).lower(
+        x0, old, heads[h]).compile() for h in heads}
+    assert " gather(" not in programs["newest_first"].as_text()
+    assert " gather(" in programs["ring"].as_text()
+    updates, states = programs["newest_first"](x0, old, heads["newest_first"])
+    for k in range(8):
+        np.testing.assert_array_equal(np.asarray(states.s_history[k, 0]), np.asarray(updates[k]))
+        np.testing.assert_array_equal(np.asarray(states.s_history[k, 1:]), np.asarray(old[k, :-1]))
+    assert not np.any(np.asarray(states.head))
+
+
+@pytest.mark.parametrize("n, layout", [(204, "newest_first"), (206, "ring")])
+def test_lbfgs_history_auto_is_newest_first_up_to_16_kib(n, layout):
+    """m = 10 rows of float64: n = 204 takes 16320 bytes (newest first), n = 206 16480 (ring buffer),
+    as the docstring says; told by where the first pair goes."""
+    x0 = jnp.full(n, 0.5)
+    _, (state,) = _run_updates(lbfgs(), rosenbrock, x0, 1)
+    assert float(state.rho_history[0]) > 0
+    assert int(state.head) == {"newest_first": 0, "ring": 1}[layout]
+
+
+@pytest.mark.parametrize("history", ["newest_first", "ring"])
+def test_lbfgs_direction_matches_numpy_two_loop(history):
     x0 = jnp.array([-1.2, 1.0, -0.5, 0.8, 0.3])
     m = 3
-    opt = lbfgs(memory_size=m)
+    opt = lbfgs(memory_size=m, history=history)
     state = opt.init(x0)
     update = jax.jit(lambda g, s, p, v: opt.update(g, s, p, value=v, grad=g, value_fn=rosenbrock))
     x, (value, grad) = x0, jax.value_and_grad(rosenbrock)(x0)
@@ -257,17 +300,20 @@ def test_bfgs_restarts_from_identity_when_h_is_not_positive_definite():
     assert not bool(st.is_identity) and not bool(st.stalled)
 
 
-def test_lbfgs_drops_its_pairs_when_their_direction_is_not_descent():
+@pytest.mark.parametrize("history", ["newest_first", "ring"])
+def test_lbfgs_drops_its_pairs_when_their_direction_is_not_descent(history):
     """A stored pair with s^T y < 0 (which the curvature guard never stores, but rounding can imitate)
     makes H indefinite; along e_2 the two-loop direction is uphill. The step goes along -g, the old
-    pair is dropped and the new one stored."""
+    pair is dropped and the new one stored (newest first: in row 0; in the ring buffer, whose head
+    is row 1 after the old pair: in row 1)."""
     A, b, fun = _quadratic(3, seed=5)
     x0 = jnp.asarray([0.3, 1.0, -0.7])
-    opt = lbfgs(memory_size=3)
+    opt = lbfgs(memory_size=3, history=history)
     e1 = jnp.eye(3)[0]
     state = opt.init(x0)
     state = state._replace(s_history=state.s_history.at[0].set(e1), y_history=state.y_history.at[0].set(-e1),
-                           rho_history=state.rho_history.at[0].set(-1.0), head=jnp.array(1, jnp.int32))
+                           rho_history=state.rho_history.at[0].set(-1.0),
+                           head=jnp.array(0 if history == "newest_first" else 1, jnp.int32))
     value, g = jax.value_and_grad(fun)(x0)
     g = np.asarray(g)
     # The direction the stored pair gives (gamma = s^T y / y^T y = -1): uphill.
@@ -277,9 +323,10 @@ def test_lbfgs_drops_its_pairs_when_their_direction_is_not_descent():
     alpha = -(s @ g) / (g @ g)
     assert alpha > 0
     np.testing.assert_allclose(s, -alpha * g, rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(st.rho_history), [0.0, 1.0 / (s @ y), 0.0], rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(st.s_history[1]), s, rtol=1e-12)
-    assert int(st.head) == 2
+    row = 0 if history == "newest_first" else 1
+    np.testing.assert_allclose(np.asarray(st.rho_history), np.eye(3)[row] / (s @ y), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(st.s_history[row]), s, rtol=1e-12)
+    assert int(st.head) == row + (history == "ring")
 
 
 @pytest.mark.parametrize("make", [lambda: bfgs(backtracking()), lambda: bfgs(backtracking(), initial_step="unit"),
@@ -402,6 +449,8 @@ def test_bad_input():
         lbfgs(memory_size=2.5)
     with pytest.raises(ValueError, match="memory_size"):
         lbfgs(memory_size=0)
+    with pytest.raises(ValueError, match="history"):
+        lbfgs(history="deque")
     with pytest.raises(TypeError, match="linesearch"):
         bfgs(linesearch="zoom")
     with pytest.raises(ValueError, match="initial_step"):
