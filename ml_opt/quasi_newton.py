@@ -469,7 +469,7 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None, *,
         # buffer, not an update of one row: XLA:CPU runs it in place all the same and compiles
         # lbfgs's loop in 12-16% less time, and under vmap, where each problem's head differs, it
         # stays a select instead of becoming a scatter).
-        R = jnp.where(restart | failed, jnp.zeros_like(R), R)
+        kept_rho = jnp.where(restart | failed, jnp.zeros_like(R), R)
         if newest_first:
             def store(stored, new):
                 return jnp.where(use_pair, jnp.concatenate([new[None], stored[:-1]]), stored)
@@ -482,7 +482,7 @@ def lbfgs(memory_size: int = 10, linesearch: LineSearch | None = None, *,
                 return jnp.where(write.reshape(write.shape + (1,) * (stored.ndim - 1)), new, stored)
 
             head = jnp.where(use_pair, (state.head + 1) % m, state.head).astype(jnp.int32)
-        s_history, y_history, rho_history = store(S, s), store(Y, y), store(R, rho)
+        s_history, y_history, rho_history = store(S, s), store(Y, y), store(kept_rho, rho)
 
         updates = scaled(ls.step, d_tree)
         new_state = LbfgsState(
