@@ -252,7 +252,10 @@ def zoom(
     the last two trials (values and slopes), kept within ``extrapolation_bounds`` times the last
     increment beyond the trial (Moré & Thuente's safeguard; the upper bound when the cubic has no
     minimiser ahead; from a solver's ``guess`` shorter than ``init_step``, at least ``init_step``:
-    see the module docstring). Once an interval is known to contain a Wolfe point, *zoom* (Algorithm 3.6)
+    see the module docstring). The lower bound holds from the second extrapolation on: the first,
+    from the initial trial, may take the cubic's minimiser anywhere beyond it up to the upper bound,
+    as in Moré & Thuente's ``dcsrch``, whose first interval starts at 0 (on a quadratic, that is
+    the exact minimiser along the line, which a forced lengthening would overshoot). Once an interval is known to contain a Wolfe point, *zoom* (Algorithm 3.6)
     shrinks it: each trial is the minimiser :math:`\alpha_c` of the cubic Hermite interpolant of the
     interval's ends (eq. 3.59), else the minimiser :math:`\alpha_q` of the quadratic through
     ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint, kept at least ``interpolation_margin``
@@ -293,7 +296,8 @@ def zoom(
       interpolation_margin: in ``(0, 0.5)``; the zoom trials stay this fraction of the interval's
         width away from its ends (unless the interpolants agree, above).
       extrapolation_bounds: ``(low, high)`` with ``1 <= low <= high``: while bracketing, the next trial
-        lies in ``[a + low (a - a_prev), a + high (a - a_prev)]`` (Python numbers).
+        lies in ``[a + low (a - a_prev), a + high (a - a_prev)]`` (Python numbers); after the initial
+        trial (``a_prev = 0``) in ``(a, a + high a]``.
 
     Returns:
       A :class:`LineSearch`.
@@ -401,7 +405,9 @@ def zoom(
             # Next trial. Extrapolation (still bracketing): the cubic's minimiser ahead of a, within bounds.
             inc = a - s.lo_step
             ext, ext_ok = _cubic_minimizer(s.lo_step, s.lo_value, s.lo_slope, a, f, dphi)
-            ext_lo, ext_hi = a + low * inc, a + high * inc
+            # The lower bound holds from the second extrapolation on: the first may take the
+            # cubic's minimiser anywhere beyond a (Moré & Thuente's dcsrch starts with stmin = 0).
+            ext_lo, ext_hi = jnp.where(s.count == 0, a, a + low * inc), a + high * inc
             ext_ok = ext_ok & (ext > a)
             extrapolated = jnp.where(ext_ok, jnp.clip(ext, ext_lo, ext_hi), ext_hi)
             if guess is not None:  # lengthening the guessed first trial: the natural step next

@@ -328,6 +328,27 @@ def test_searches_that_cannot_lengthen_a_step_ignore_the_guess(ls):
     assert with_guess == without and float(res.step) == float(ref.step)
 
 
+@pytest.mark.parametrize("init_step", [0.55, 0.45, 0.3, 0.1])
+def test_zoom_extrapolates_as_more_thuente_dcsrch_on_a_quadratic(init_step):
+    """phi(a) = (a - 1)^2 with c2 = 0.4, from a first trial too short and too steep: the trials
+    are scipy's Moré-Thuente search's (``scalar_search_wolfe1``, MINPACK-2's dcsrch). After the
+    first trial the next is the minimiser a = 1 wherever it lies up to 5 times the trial (0.55:
+    inside 2.1 times the trial, where the lower bound of later extrapolations would have forced
+    1.155, an overshoot that meets strong Wolfe and would be accepted); from 0.1 it is clipped to
+    0.5, and the extrapolation after that reaches 1."""
+    from scipy.optimize._linesearch import scalar_search_wolfe1
+
+    phi = lambda a: (a - 1.0) ** 2
+    theirs = []
+    # scipy's first trial is 1.01 * 2 (phi(0) - old_phi0) / phi'(0): old_phi0 chosen to give init_step.
+    step, _, _ = scalar_search_wolfe1(lambda a: theirs.append(float(a)) or phi(a), lambda a: 2.0 * (a - 1.0),
+                                      1.0, 1.0 + init_step / 1.01, -2.0, c1=1e-4, c2=0.4)
+    ours, res = _trials(zoom(c2=0.4), phi, init_step)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    assert bool(res.success) and int(res.num_fun_evals) == len(theirs)
+    np.testing.assert_allclose(float(res.step), step, rtol=1e-12)
+
+
 @pytest.mark.parametrize("interpolation", ["more_thuente", "cubic"])
 def test_zoom_trial_after_an_overshoot(interpolation):
     """phi(a) = -a + 10 a^6: the unit step overshoots (phi(1) = 9 > phi(0)). The next trial, from a
