@@ -247,29 +247,29 @@ def zoom(
         \phi(\alpha) \le \phi(0) + c_1 \alpha \phi'(0) \quad\text{and}\quad
         |\phi'(\alpha)| \le c_2 |\phi'(0)|, \qquad \phi(\alpha) = f(x + \alpha d).
 
-    *Bracketing* (Algorithm 3.5): from the initial step, while the trial decreases :math:`\phi` and
-    its slope is still negative and too steep, the step grows to the minimiser of the cubic through
-    the last two trials (values and slopes), kept within ``extrapolation_bounds`` times the last
-    increment beyond the trial (Moré & Thuente's safeguard; the upper bound when the cubic has no
-    minimiser ahead; from a solver's ``guess`` shorter than ``init_step``, at least ``init_step``:
-    see the module docstring). The lower bound holds from the second extrapolation on: the first,
-    from the initial trial, may take the cubic's minimiser anywhere beyond it up to the upper bound,
-    as in Moré & Thuente's ``dcsrch``, whose first interval starts at 0 (on a quadratic, that is
-    the exact minimiser along the line, which a forced lengthening would overshoot). Once an interval is known to contain a Wolfe point, *zoom* (Algorithm 3.6)
-    shrinks it: each trial is the minimiser :math:`\alpha_c` of the cubic Hermite interpolant of the
-    interval's ends (eq. 3.59), else the minimiser :math:`\alpha_q` of the quadratic through
-    ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint, kept at least ``interpolation_margin``
-    times the width from either end, except where :math:`\alpha_c` and :math:`\alpha_q` agree to
-    :math:`\sqrt{\varepsilon}` relative to their distance from ``lo`` (above the rounding floor,
-    below): then :math:`\phi` is a quadratic as far as the ends tell, and its minimiser is taken
-    wherever it lies (a conjugate gradient step on an ill-conditioned quadratic may start 100 times
-    too long); and, as Moré & Thuente do, the midpoint whenever two zoom trials have not shrunk the
-    interval to 2/3 of its width. With ``interpolation="more_thuente"`` (the default), a trial that became the
-    interval's ``hi`` end because its value was too high (no sufficient decrease, or not below
-    ``f(lo)``) is followed, as in Moré & Thuente's case 1, by :math:`\alpha_c` only if that is closer
-    to ``lo`` than :math:`\alpha_q`, and else by :math:`(\alpha_c + \alpha_q)/2`: where ``f`` rises
-    steeply beyond its minimiser along the line (a Newton step that overshoots), the cubic's step is
-    too long, and the quadratic, which sees the rise in ``f(hi)`` alone, pulls it back. ``"cubic"``
+    *Bracketing* (Algorithm 3.5): from the initial step, while the trial decreases :math:`\phi` and its
+    slope is still negative and too steep, the step grows to the minimiser of the cubic through the last
+    two trials (values and slopes), kept within ``extrapolation_bounds`` times the last increment beyond
+    the trial (Moré & Thuente's safeguard; the upper bound when the cubic has no minimiser ahead; from a
+    solver's ``guess`` shorter than ``init_step``, at least ``init_step``: see the module docstring).
+    The lower bound holds from the second extrapolation on: the first, from the initial trial, may take
+    the cubic's minimiser anywhere beyond it up to the upper bound, as in Moré & Thuente's ``dcsrch``,
+    whose first interval starts at 0 (on a quadratic, that is the exact minimiser along the line, which
+    a forced lengthening would overshoot). Once an interval is known to contain a Wolfe point, *zoom*
+    (Algorithm 3.6) shrinks it: each trial is the minimiser :math:`\alpha_c` of the cubic Hermite
+    interpolant of the interval's ends (eq. 3.59), else the minimiser :math:`\alpha_q` of the quadratic
+    through ``f(lo), f'(lo), f(hi)`` (eq. 3.57), else the midpoint, kept at least
+    ``interpolation_margin`` times the width from either end, except where :math:`\alpha_c` and
+    :math:`\alpha_q` agree to :math:`\sqrt{\varepsilon}` relative to their distance from ``lo`` (above
+    the rounding floor, below): then :math:`\phi` is a quadratic as far as the ends tell, and its
+    minimiser is taken wherever it lies (a conjugate gradient step on an ill-conditioned quadratic may
+    start 100 times too long); and, as Moré & Thuente do, the midpoint whenever two zoom trials have not
+    shrunk the interval to 2/3 of its width. With ``interpolation="more_thuente"`` (the default), a
+    trial that became the interval's ``hi`` end because its value was too high (no sufficient decrease,
+    or not below ``f(lo)``) is followed, as in Moré & Thuente's case 1, by :math:`\alpha_c` only if that
+    is closer to ``lo`` than :math:`\alpha_q`, and else by :math:`(\alpha_c + \alpha_q)/2`: where ``f``
+    rises steeply beyond its minimiser along the line (a Newton step that overshoots), the cubic's step
+    is too long, and the quadratic, which sees the rise in ``f(hi)`` alone, pulls it back. ``"cubic"``
     takes :math:`\alpha_c` throughout. Each trial evaluates ``f`` and its gradient once
     (``jax.value_and_grad``).
 
