@@ -271,7 +271,10 @@ def zoom(
     rises steeply beyond its minimiser along the line (a Newton step that overshoots), the cubic's step
     is too long, and the quadratic, which sees the rise in ``f(hi)`` alone, pulls it back. ``"cubic"``
     takes :math:`\alpha_c` throughout. Each trial evaluates ``f`` and its gradient once
-    (``jax.value_and_grad``).
+    (``jax.value_and_grad``). A first trial too short to move any coordinate of ``x`` (below
+    :math:`\min_i \varepsilon |x_i| / |d_i|`), which would return :math:`\phi(0)` itself and say
+    nothing about :math:`\phi`, is lengthened to that step (a solver's eq. 3.60 guess can be that
+    short where one coordinate's gradient is huge, as on badly scaled problems).
 
     At the rounding floor of ``f`` (the predicted change :math:`\alpha|\phi'(0)|` below 100 ulps of
     :math:`f(x)`) values are noise: there a value within that noise counts as a decrease, slopes
@@ -348,6 +351,8 @@ def zoom(
 
         natural = _initial_step(init_step, dtype)
         first = natural if guess is None else _shorter_guess(guess, natural)
+        # (a first trial that moves no coordinate of x says nothing; resolution = inf where d = 0)
+        first = jnp.where(jnp.isfinite(resolution), jnp.maximum(first, resolution), first)
 
         def body(s: _ZoomCarry) -> _ZoomCarry:
             a = s.trial

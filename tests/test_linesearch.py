@@ -409,6 +409,23 @@ def test_zoom_resolves_steps_on_a_badly_scaled_coordinate():
     assert float(res.value) <= 1e-10
 
 
+def test_zoom_lengthens_a_first_trial_that_moves_no_coordinate():
+    # f = (x - 2)^2 from x = 1 along d = -f'(1) = 2: a first trial of 1e-20 gives 1 + 2e-20 = 1 in
+    # float64, the same point, which says nothing about f along d. The search must start instead
+    # from a step that moves x, and end at a strong Wolfe point (checked in NumPy; the exact
+    # minimiser is at step 0.5).
+    c1, c2 = 1e-4, 0.9
+    fun = lambda x: jnp.sum((x - 2.0) ** 2)
+    x = jnp.ones(1)
+    value, g = jax.value_and_grad(fun)(x)
+    res = zoom(c1=c1, c2=c2).search(fun, x, -g, value=value, grad=g, init_step=1e-20)
+    assert bool(res.success)
+    t = float(res.step)
+    phi, dphi = (lambda t: (2.0 * t - 1.0) ** 2), (lambda t: 4.0 * (2.0 * t - 1.0))
+    assert phi(t) <= phi(0.0) + c1 * t * dphi(0.0)
+    assert abs(dphi(t)) <= c2 * abs(dphi(0.0))
+
+
 def test_zoom_nonfinite_region_steps_back_and_never_returns_nan():
     """f = -x for x < 2 and NaN beyond: no Wolfe point anywhere; the search must not return NaN."""
     fun = lambda x: jnp.where(x[0] < 2.0, -x[0], jnp.nan)
