@@ -27,32 +27,60 @@ minibatch closes over its batch in both); this is not checked.
     :math:`10^3 \max(\|x\|, 1)` when :math:`J` is nearly singular (Dennis & Schnabel's maximum
     step, as :mod:`ml_opt.newton`).
 
-``levenberg_marquardt(residual_fn, initial_damping=1e-3, max_trials=30)``
-    :math:`(J^\top J + \mu D^\top D)\, p = -J^\top r` with Marquardt's / Moré's diagonal scaling
+``levenberg_marquardt(residual_fn, factor=100, max_trials=30)``
+    Moré's trust-region form of Levenberg-Marquardt, MINPACK's ``lmder`` (what
+    ``scipy.optimize.least_squares(method="lm")`` and ``scipy.optimize.leastsq`` run). The step
+    solves :math:`(J^\top J + \mu D^\top D)\, p = -J^\top r`, as the linear least-squares problem
+    :math:`\min \| [J; \sqrt\mu D] p + [r; 0] \|` by QR, with Moré's diagonal scaling
     :math:`D = \mathrm{diag}(\max_{j \le k} \|J_j e_i\|)` (running maxima of the column norms of the
-    Jacobians seen so far, Moré 1978 eq. 6.3), solved as the linear least-squares problem
-    :math:`\min \| [J; \sqrt\mu D] p + [r; 0] \|` by QR. The step is accepted when the gain ratio
+    Jacobians seen so far, Moré 1978 eq. 6.3). :math:`\mu` is not a free parameter but follows
+    from a trust radius :math:`\Delta` on the scaled step: :math:`\mu = 0` (the Gauss-Newton step)
+    when :math:`\|Dp\| \le 1.1\Delta`, else the :math:`\mu` with :math:`\|Dp(\mu)\|` within 10% of
+    :math:`\Delta`, by Newton's iteration on :math:`1/\|Dp(\mu)\| = 1/\Delta` (Moré's section 5,
+    MINPACK's ``lmpar``). The gain ratio
 
     .. math::
         \rho = \frac{\|r(x)\|^2 - \|r(x + p)\|^2}{\|r\|^2 - \|r + J p\|^2}
              = \frac{\|r(x)\|^2 - \|r(x + p)\|^2}{\|Jp\|^2 + 2\mu\|Dp\|^2}
 
-    exceeds ``1e-4`` (MINPACK's test); then :math:`\mu \leftarrow \mu \max(1/3, 1 - (2\rho - 1)^3)`,
-    :math:`\nu \leftarrow 2`; otherwise :math:`\mu \leftarrow \nu\mu`, :math:`\nu \leftarrow 2\nu` and
-    the step is recomputed, within the same update, up to ``max_trials`` times (the damping update
-    of Nielsen 1999 and Madsen, Nielsen & Tingleff 2004, eq. 2.21 and Algorithm 3.16). The first
-    :math:`\mu` is ``initial_damping`` (relative to :math:`D^\top D = \mathrm{diag}(J_0^\top J_0)`).
+    then accepts the step when :math:`\rho \ge 10^{-4}` and sets the next radius: where
+    :math:`\rho \le 1/4`, :math:`\Delta \leftarrow \theta \min(\Delta, 10\|Dp\|)` and
+    :math:`\mu \leftarrow \mu/\theta`, with :math:`\theta \in [0.1, 0.5]` the minimiser of the
+    quadratic in the step fraction that matches the model's slope and the actual reduction (0.1
+    where :math:`\|r\|` grew tenfold or is not finite); where :math:`\rho \ge 3/4` or
+    :math:`\mu = 0`, :math:`\Delta \leftarrow 2\|Dp\|` and :math:`\mu \leftarrow \mu/2`. A rejected
+    step is recomputed from the new radius within the same update, up to ``max_trials`` times. The
+    first radius is ``factor`` :math:`\|D x_0\|`, cut to :math:`\|Dp\|` of the first step tried. So
+    the scaled step grows at most about twofold from one update to the next, where updates of
+    :math:`\mu` alone (Marquardt's, Nielsen's) let a nearly singular :math:`J^\top J` throw the iterate far away
+    (NIST's Eckerle4 from its first start, on data generated from its model: a damped step grew
+    :math:`b_2` from 33 to 1330 and the run ended at a stationary point with
+    :math:`\|r\|^2 = 0.306` instead of :math:`4.7 \cdot 10^{-6}`, which this form reaches on
+    MINPACK's path). Above the rounding floor (below) the iterates are MINPACK's up to rounding.
 
     **At the rounding floor.** Near the minimizer of a problem with nonzero residuals, both the
-    predicted decrease and :math:`\|r(x)\|^2 - \|r(x+p)\|^2` fall below the rounding level
-    :math:`\varepsilon \|r\|^2` and :math:`\rho` is noise, although the gradient can still be
-    reduced. A step whose predicted decrease is at most :math:`4\varepsilon\|r\|^2` is therefore
-    not judged by :math:`\rho`: if it does not raise :math:`\|r\|^2` by more than that, it is
+    predicted reduction and :math:`\|r(x)\|^2 - \|r(x+p)\|^2` fall below the rounding noise of
+    :math:`\|r\|^2` and :math:`\rho` is noise, although the gradient can still be reduced. (The
+    noise is taken as 100 ulps, :math:`100\varepsilon\|r\|^2`, as the line searches take that of
+    f: residuals that cancel large data round well above :math:`\varepsilon\|r\|^2`; on an
+    exponential fit with :math:`r \approx 0.007` against data near 3, a Gauss-Newton step that cut
+    the gradient from 4e-10 to 3e-13 changed :math:`\|r\|^2` by :math:`-10\varepsilon\|r\|^2`.) A
+    step that :math:`\rho` rejects but whose predicted reduction is below that noise gets a second
+    test: if it changes :math:`x` and does not raise :math:`\|r\|^2` by more than the noise, it is
     accepted when it lowers :math:`\|\nabla f\|_\infty` (one evaluation of ``value_fn`` and its
     gradient, which become the new point's, so that the gradient compared is the one kept; the
-    analogue of the approximate Wolfe conditions of Hager & Zhang 2005 in the line searches); then
-    :math:`\mu \leftarrow \mu / 3`. A step too short to change any coordinate of :math:`x` is
-    never accepted, and ends the update: a larger :math:`\mu` would only shorten it.
+    analogue of the approximate Wolfe conditions of Hager & Zhang 2005 in the line searches), and
+    the radius is kept. The test adds to :math:`\rho`'s and does not replace it: in bfloat16, 100
+    ulps are 78% of :math:`\|r\|^2`, and a step that cut :math:`\|r\|^2` by 17% but not the
+    gradient would be refused (Rosenbrock's residuals stalled at (-0.65, 0.42)). This is the one
+    departure from MINPACK, which stops at the floor.
+
+    **Where it stops.** ``stalled`` when no step is accepted and there is nothing left to gain
+    (MINPACK's tests 6 and 7): the actual and the predicted reduction are both below
+    :math:`\varepsilon \|r\|^2`, or the radius is below :math:`\varepsilon \|D x\|`; or after
+    ``max_trials`` steps. At the rounding floor of a problem with nonzero residuals, where the
+    gradient cannot get below ``gtol``, this is how a run ends (MGH's Jennrich-Sampson with 20
+    residuals: at MINPACK's value).
 
 **Precision.** The factorisations (``lstsq``, QR) run in float32 at least: float16 and bfloat16
 params are factorised in float32 and step in their own dtype (:func:`ml_opt._base.linalg_dtype`).
@@ -66,17 +94,14 @@ driver's stopping test, and at each trial step at the rounding floor (see there)
 
 **Failure.** ``gauss_newton`` handles a failed line search as :mod:`ml_opt.newton` does (the next
 step is along :math:`-\nabla f`; ``stalled`` when that cannot move either). ``levenberg_marquardt``
-says ``stalled`` when ``max_trials`` damped steps all fail to decrease :math:`\|r\|` (or the model
-predicts no decrease: :math:`J^\top r = 0`; or the step no longer changes :math:`x`); it then does
-not move. At the rounding floor of a problem with nonzero residuals, where the gradient cannot get
-below ``gtol``, this is how a run ends (MGH's Jennrich-Sampson with 20 residuals: at MINPACK's
-value, after 44 residual evaluations against MINPACK's 46).
+says ``stalled`` when it accepts no step (above); it then does not move.
 
 References:
   Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, sections 10.2 and 10.3.
   Levenberg, A method for the solution of certain non-linear problems in least squares, 1944.
   Marquardt, An algorithm for least-squares estimation of nonlinear parameters, 1963.
   Moré, The Levenberg-Marquardt algorithm: implementation and theory, 1978.
+  Moré, Garbow & Hillstrom, User guide for MINPACK-1, Argonne ANL-80-74, 1980 (``lmder``, ``lmpar``).
   Nielsen, Damping parameter in Marquardt's method, IMM-REP-1999-05, 1999.
   Madsen, Nielsen & Tingleff, Methods for non-linear least squares problems, 2nd ed., 2004.
 """
@@ -107,7 +132,7 @@ __all__ = [
 ]
 
 _ACCEPT = 1e-4  # MINPACK's threshold on the gain ratio
-_FLOOR = 4.0  # decreases below _FLOOR * eps * ||r||^2 are at the rounding level of ||r||^2
+_NOISE = 100.0  # the rounding noise of ||r||^2: 100 ulps, as the line searches take f's
 
 
 class GaussNewtonState(NamedTuple):
@@ -151,8 +176,8 @@ class LevenbergMarquardtState(NamedTuple):
         ``num_jac_evals`` what MINPACK calls ``nfev`` and ``njev``.
       num_jac_evals: cumulative Jacobians of the residuals (int32).
       stalled: the last update found no acceptable step.
-      damping: :math:`\\mu` (negative before the first update: not yet set).
-      damping_growth: :math:`\\nu`.
+      damping: the :math:`\\mu` the next update's search starts from (MINPACK's ``par``; 0 at first).
+      radius: the trust radius :math:`\\Delta` for the next update (negative before the first).
       scale: the diagonal of :math:`D`, flattened like the params (0 before the first update).
       trials: damped steps tried in the last update (int32).
       update: the update returned with this state (see :mod:`ml_opt._base`).
@@ -167,7 +192,7 @@ class LevenbergMarquardtState(NamedTuple):
     num_jac_evals: Array
     stalled: Array
     damping: Array
-    damping_growth: Array
+    radius: Array
     scale: Array
     trials: Array
     update: PyTree
@@ -296,20 +321,103 @@ def gauss_newton(
 # --------------------------------------------------------------------------------------------
 
 
-def _damped_step(jac: Array, r: Array, scale: Array, mu: Array) -> Array:
-    """``p = argmin ||[J; sqrt(mu) D] p + [r; 0]||``, by QR of the stacked matrix."""
-    n, la = jac.shape[1], linalg_dtype(jac.dtype)
-    a = jnp.concatenate([jac, jnp.sqrt(mu) * jnp.diag(scale)], axis=0).astype(la)
-    b = jnp.concatenate([-r, jnp.zeros([n], r.dtype)]).astype(la)
+def _damped_step(jac: Array, r: Array, scale: Array, mu: Array) -> tuple[Array, Array]:
+    r"""``p = argmin ||[J; sqrt(mu) D] p + [r; 0]||`` by QR of the stacked matrix, and its ``R``
+    (:math:`R^\top R = J^\top J + \mu D^\top D`)."""
+    n = jac.shape[1]
+    a = jnp.concatenate([jac, jnp.sqrt(mu) * jnp.diag(scale)], axis=0)
+    b = jnp.concatenate([-r, jnp.zeros([n], r.dtype)])
     q, rr = jnp.linalg.qr(a, mode="reduced")
-    return jax.scipy.linalg.solve_triangular(rr, q.T @ b, lower=False).astype(jac.dtype)
+    return jax.scipy.linalg.solve_triangular(rr, q.T @ b, lower=False), rr
+
+
+def _secular_correction(rr: Array, scale: Array, p: Array, length: Array, radius: Array) -> Array:
+    r"""Newton's correction of :math:`\mu` for :math:`1/\|D p(\mu)\| = 1/\Delta` (Moré 1978, eq. 5.5).
+
+    With :math:`R^\top R = J^\top J + \mu D^\top D`, :math:`\|Dp\|` = ``length`` and
+    :math:`q = R^{-\top} D^\top D p / \|Dp\|`: :math:`(\|Dp\| - \Delta) / (\Delta \|q\|^2)`.
+    """
+    q = jax.scipy.linalg.solve_triangular(rr, scale * (scale * p) / length, lower=False, trans="T")
+    return (length - radius) / (radius * (q @ q))
+
+
+class _GaussNewtonStep(NamedTuple):
+    """What :func:`_levenberg_marquardt_parameter` needs of ``J`` and ``r`` alone (once per update)."""
+
+    p: Array  # the minimum-norm Gauss-Newton step
+    length: Array  # ||D p||
+    full_rank: Array  # J has full column rank: the secular equation's lower bound exists
+    r_factor: Array  # R of J (n x n), used where full_rank
+    scaled_gradient: Array  # ||D^-1 J^T r||
+
+
+def _gauss_newton_step(jac: Array, r: Array, scale: Array) -> _GaussNewtonStep:
+    r"""The minimum-norm solution of :math:`\min\|Jp + r\|`, with :math:`J` singular only where a
+    singular value is exactly zero (MINPACK's rule, on the pivots of its QR): a column far below the
+    others' is kept in the step, not cut off at the rounding level."""
+    m, n = jac.shape
+    p, _, rank, _ = jnp.linalg.lstsq(jac, -r, rcond=0.0)
+    length = jnp.linalg.norm(scale * p)
+    if m >= n:
+        full_rank, r_factor = (rank == n) & (length > 0), jnp.linalg.qr(jac, mode="r")
+    else:  # J^T J is singular
+        full_rank, r_factor = jnp.zeros([], bool), jnp.eye(n, dtype=jac.dtype)
+    return _GaussNewtonStep(p, length, full_rank, r_factor, jnp.linalg.norm((jac.T @ r) / scale))
+
+
+def _levenberg_marquardt_parameter(jac: Array, r: Array, scale: Array, gn: _GaussNewtonStep, radius: Array,
+                                   mu: Array) -> tuple[Array, Array]:
+    r"""The step :math:`p` and its :math:`\mu \ge 0` with :math:`\|D p\|` within 10% of ``radius``
+    (Moré 1978, section 5; MINPACK's ``lmpar``).
+
+    :math:`\mu = 0`, the (minimum-norm) Gauss-Newton step, when that step has
+    :math:`\|Dp\| \le 1.1\Delta`. Otherwise Newton's iteration on :math:`1/\|Dp(\mu)\| = 1/\Delta`
+    from the last step's :math:`\mu`, inside bounds that it tightens: the upper
+    :math:`\|D^{-1} J^\top r\| / \Delta`, the lower the Gauss-Newton step's correction where
+    :math:`J` has full column rank (else 0); at most 10 iterations.
+    """
+    tiny = jnp.finfo(jac.dtype).tiny
+    gauss_newton_fits = gn.length - radius <= 0.1 * radius
+    correction = _secular_correction(gn.r_factor, scale, gn.p, jnp.where(gn.full_rank, gn.length, 1.0), radius)
+    lower = jnp.where(gn.full_rank & jnp.isfinite(correction), jnp.maximum(correction, 0.0), 0.0)
+    upper = jnp.where(gn.scaled_gradient > 0, gn.scaled_gradient / radius, tiny / jnp.minimum(radius, 0.1))
+    mu = jnp.clip(mu, lower, upper)
+    mu = jnp.where(mu == 0, gn.scaled_gradient / gn.length, mu)
+
+    class Carry(NamedTuple):
+        k: Array
+        mu: Array
+        lower: Array
+        upper: Array
+        excess: Array  # ||D p|| - radius at the last iterate
+        p: Array
+        done: Array
+
+    def body(c: Carry) -> Carry:
+        mu = jnp.where(c.mu == 0, jnp.maximum(tiny, 1e-3 * c.upper), c.mu)
+        p, rr = _damped_step(jac, r, scale, mu)
+        length = jnp.linalg.norm(scale * p)
+        excess = length - radius
+        k = c.k + 1
+        # Close enough; or, without a lower bound, a step inside the radius that grew shorter (the
+        # Gauss-Newton step is not unique there); or out of iterations.
+        done = (jnp.abs(excess) <= 0.1 * radius) | ((c.lower == 0) & (excess <= c.excess) & (c.excess < 0)) | (k >= 10)
+        lower = jnp.where(excess > 0, jnp.maximum(c.lower, mu), c.lower)
+        upper = jnp.where(excess < 0, jnp.minimum(c.upper, mu), c.upper)
+        next_mu = jnp.maximum(lower, mu + _secular_correction(rr, scale, p, length, radius))
+        stop = done | ~jnp.isfinite(next_mu)
+        return Carry(k, jnp.where(stop, mu, next_mu), lower, upper, excess, p, stop)
+
+    init = Carry(jnp.zeros([], jnp.int32), mu, lower, upper, gn.length - radius, gn.p, gauss_newton_fits)
+    final = jax.lax.while_loop(lambda c: ~c.done, body, init)
+    return final.p, jnp.where(gauss_newton_fits, 0.0, final.mu)
 
 
 class _TrialCarry(NamedTuple):
     k: Array
     floor_evals: Array  # value-and-gradient evaluations of trial steps at the rounding floor
     mu: Array
-    nu: Array
+    radius: Array
     p: Array
     accepted: Array
     by_gradient: Array  # accepted at the rounding floor: value and grad below are the new point's
@@ -321,31 +429,31 @@ class _TrialCarry(NamedTuple):
 @equal_when_made_alike
 def levenberg_marquardt(
         residual_fn: Callable[..., PyTree],
-        initial_damping: float | Array = 1e-3,
+        factor: float | Array = 100.0,
         max_trials: int | Array = 30,
 ) -> optax.GradientTransformationExtraArgs:
-    r"""Levenberg-Marquardt for :math:`f = c\|r(x)\|^2`, with Moré's scaling and Nielsen's damping update.
+    r"""Levenberg-Marquardt for :math:`f = c\|r(x)\|^2`, in Moré's trust-region form (MINPACK's ``lmder``).
 
     .. math::
-        (J^\top J + \mu D^\top D)\, p = -J^\top r, \qquad
-        \rho = \frac{\|r(x)\|^2 - \|r(x+p)\|^2}{\|Jp\|^2 + 2\mu \|Dp\|^2}
+        (J^\top J + \mu D^\top D)\, p = -J^\top r, \quad \|D p\| \approx \Delta, \qquad
+        \rho = \frac{\|r(x)\|^2 - \|r(x+p)\|^2}{\|r\|^2 - \|r + J p\|^2}
 
-    accept :math:`x \leftarrow x + p` when :math:`\rho > 10^{-4}`, with
-    :math:`\mu \leftarrow \mu\max(1/3, 1-(2\rho-1)^3)`, :math:`\nu \leftarrow 2`; else
-    :math:`\mu \leftarrow \nu\mu`, :math:`\nu \leftarrow 2\nu` and try again (within the update).
-    At the rounding floor of :math:`\|r\|^2` (a predicted reduction below :math:`4\varepsilon\|r\|^2`)
-    a step is accepted instead when it lowers :math:`\|\nabla f\|_\infty`; a step that does not
-    change :math:`x` ends the update (module docstring).
-    Large :math:`\mu` gives a short, scaled steepest-descent step; small :math:`\mu` the
-    Gauss-Newton step. No line search: the damping does its work (the method is a trust-region
-    method in disguise, N&W section 10.3). See the module docstring for the scaling :math:`D`, how
-    the residuals are passed, the counts and the failure rule.
+    :math:`\mu \ge 0` is found from the radius :math:`\Delta` (:math:`\mu = 0`, the Gauss-Newton
+    step, when it fits); accept :math:`x \leftarrow x + p` when :math:`\rho \ge 10^{-4}`; shrink
+    :math:`\Delta` when :math:`\rho \le 1/4`, set it to :math:`2\|Dp\|` when :math:`\rho \ge 3/4` or
+    :math:`\mu = 0`; a rejected step is recomputed from the new radius within the same update. The
+    first radius is ``factor`` :math:`\|D x_0\|`, cut to the length of the first step. At the
+    rounding floor of :math:`\|r\|^2` a step that :math:`\rho` rejects is still accepted when it lowers
+    :math:`\|\nabla f\|_\infty`. See the module docstring for the scaling :math:`D`, the radius
+    updates, how the residuals are passed, the counts and the failure rule. Above the floor the
+    iterates are MINPACK's (``scipy.optimize.least_squares(method="lm")``
+    with ``x_scale="jac"``, ``scipy.optimize.leastsq``) up to rounding.
 
     Args:
       residual_fn: ``residual_fn(params, **fn_kwargs) -> r``, an array or a pytree of arrays.
-      initial_damping: the first :math:`\mu > 0`, relative to :math:`D^\top D = \mathrm{diag}(J_0^\top J_0)`
-        (1e-3 when the start is believed good, up to 1 otherwise).
-      max_trials: the most damped steps tried in one update before it reports ``stalled``.
+      factor: the first radius relative to :math:`\|D x_0\|` (or ``factor`` itself when that is 0),
+        a positive number; MINPACK's ``factor``, 100 by default as there (0.1 to 100 recommended).
+      max_trials: the most steps tried in one update before it reports ``stalled``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose ``update`` needs ``value_fn``; its state is
@@ -362,12 +470,12 @@ def levenberg_marquardt(
 
     References:
       Levenberg 1944; Marquardt 1963.
-      Moré, The Levenberg-Marquardt algorithm: implementation and theory, 1978 (scaling, eq. 6.3).
-      Madsen, Nielsen & Tingleff, Methods for non-linear least squares problems, 2004, Algorithm 3.16.
+      Moré, The Levenberg-Marquardt algorithm: implementation and theory, 1978.
+      Moré, Garbow & Hillstrom, User guide for MINPACK-1, 1980 (``lmder``, ``lmpar``).
       Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, section 10.3.
     """
     _check_residual_fn(residual_fn, "levenberg_marquardt")
-    check_scalar(initial_damping, "initial_damping", lower=0.0, lower_open=True)
+    check_scalar(factor, "factor", lower=0.0, lower_open=True)
     check_integer(max_trials, "max_trials", lower=1)
 
     def init_fn(params) -> LevenbergMarquardtState:
@@ -383,8 +491,8 @@ def levenberg_marquardt(
             num_residual_evals=zero,
             num_jac_evals=zero,
             stalled=jnp.zeros([], bool),
-            damping=-jnp.ones([], x.dtype),
-            damping_growth=jnp.full([], 2.0, x.dtype),
+            damping=jnp.zeros([], x.dtype),
+            radius=-jnp.ones([], x.dtype),
             scale=jnp.zeros_like(x),
             trials=zero,
             update=jax.tree.map(jnp.zeros_like, params),
@@ -393,12 +501,16 @@ def levenberg_marquardt(
     def update_fn(grads, state: LevenbergMarquardtState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("levenberg_marquardt", grads, params, value, grad, value_fn, fn_kwargs)
         r, jac, x, unravel = _residuals_and_jacobian(residual_fn, params, fn_kwargs)
-        dtype = x.dtype
-        col_norms = jnp.linalg.norm(jac, axis=0)
-        scale = jnp.maximum(state.scale, col_norms)
+        dtype, la = x.dtype, linalg_dtype(x.dtype)
+        eps = jnp.finfo(dtype).eps
+        first = state.radius < 0  # the first update: no radius yet
+        scale = jnp.maximum(state.scale, jnp.linalg.norm(jac, axis=0))
         scale = jnp.where(scale > 0, scale, 1.0)  # a column of zeros: MINPACK's choice, D_ii = 1
-        mu0 = jnp.where(state.damping > 0, state.damping, jnp.asarray(initial_damping, dtype)).astype(dtype)
-        rr = r @ r
+        x_length = jnp.linalg.norm(scale * x)
+        radius = jnp.where(first, factor * jnp.where(x_length > 0, x_length, 1.0), state.radius).astype(dtype)
+        r_norm = jnp.linalg.norm(r)
+        jac_la, r_la, scale_la = jac.astype(la), r.astype(la), scale.astype(la)
+        gn = _gauss_newton_step(jac_la, r_la, scale_la)
 
         def flat_residuals(v):
             return ravel_pytree(residual_fn(unravel(v), **fn_kwargs))[0].astype(dtype)
@@ -409,41 +521,52 @@ def levenberg_marquardt(
 
         value = jnp.asarray(value, dtype)
         grad_norm = otu.tree_norm(grad_tree, ord=jnp.inf)
-        floor = _FLOOR * jnp.finfo(dtype).eps * rr
 
         def body(c: _TrialCarry) -> _TrialCarry:
-            p = _damped_step(jac, r, scale, c.mu)
-            r_trial = flat_residuals(x + p)
-            actual = rr - r_trial @ r_trial
-            jp, dp = jac @ p, scale * p
-            predicted = jp @ jp + 2.0 * c.mu * (dp @ dp)
-            rho = actual / jnp.where(predicted > 0, predicted, 1.0)
-            ok_model = (predicted > 0) & jnp.all(jnp.isfinite(p))
-            # A step below the resolution of x is no step; a larger damping only shortens it.
-            moved = jnp.any(x + p != x)
-            # At the rounding floor of ||r||^2 (a predicted decrease within its rounding level) rho
-            # is noise: there a step must lower the gradient instead. The point's value and
-            # gradient are the ones compared, and become the state's.
-            noise = predicted <= floor
-            by_ratio = ok_model & moved & ~noise & jnp.isfinite(actual) & (rho > _ACCEPT)
-            at_floor = ok_model & moved & noise & (actual >= -floor)
+            p, mu = _levenberg_marquardt_parameter(jac_la, r_la, scale_la, gn, c.radius.astype(la), c.mu.astype(la))
+            p, mu = p.astype(dtype), mu.astype(dtype)
+            length = jnp.linalg.norm(scale * p)
+            radius = jnp.where(first, jnp.minimum(c.radius, length), c.radius)
+            trial_norm = jnp.linalg.norm(flat_residuals(x + p))
+            # Reductions relative to ||r||^2 (MINPACK's actred, prered, dirder): the actual one, -1
+            # where ||r|| grew tenfold or more (or is not finite); the model's, and the model's slope.
+            actual = jnp.where(0.1 * trial_norm < r_norm, 1.0 - (trial_norm / r_norm) ** 2, -1.0)
+            model_part, damping_part = (jnp.linalg.norm(jac @ p) / r_norm) ** 2, mu * (length / r_norm) ** 2
+            predicted = model_part + 2.0 * damping_part
+            slope = -(model_part + damping_part)
+            rho = jnp.where(predicted != 0, actual / predicted, 0.0)
+            # At the rounding floor of ||r||^2 rho is noise: a step that rho rejects, whose predicted
+            # reduction is below that noise and that does not raise ||r||^2 by more, is accepted
+            # if it moves x and lowers the gradient (one evaluation of f and its gradient, which
+            # become the new point's).
+            by_rho = (rho >= _ACCEPT) & jnp.isfinite(trial_norm)
+            at_floor = (~by_rho & (predicted <= _NOISE * eps) & (actual >= -_NOISE * eps) & jnp.any(x + p != x)
+                        & jnp.all(jnp.isfinite(p)))
             trial_value, trial_grad = jax.lax.cond(
-                at_floor,
-                lambda: value_and_grad_at(x + p),
-                lambda: (c.value, c.grad),
-            )
+                at_floor, lambda: value_and_grad_at(x + p), lambda: (c.value, c.grad))
             by_gradient = at_floor & (otu.tree_norm(trial_grad, ord=jnp.inf) < grad_norm)
-            accepted = by_ratio | by_gradient
-            shrink = jnp.where(by_ratio, jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), 1.0 / 3.0)
-            mu = jnp.where(accepted, c.mu * shrink, c.mu * c.nu)
-            nu = jnp.where(accepted, 2.0, 2.0 * c.nu)
+            accepted = by_rho | by_gradient
+            # The radius: cut by the minimiser of the quadratic in the step fraction through the slope
+            # and the actual reduction (kept in [0.1, 0.5]) where rho <= 1/4; 2 ||Dp|| where rho >= 3/4
+            # or the Gauss-Newton step was taken; else kept (and kept after a step taken at the floor).
+            # mu moves the other way.
+            cut = jnp.where(actual >= 0, 0.5, 0.5 * slope / (slope + 0.5 * actual))
+            cut = jnp.where((0.1 * trial_norm >= r_norm) | ~(cut >= 0.1), 0.1, cut)
+            shrink = ~(rho > 0.25) & ~by_gradient
+            grow = ~shrink & ~by_gradient & ((mu == 0) | (rho >= 0.75))
+            radius = jnp.where(shrink, cut * jnp.minimum(radius, length / 0.1), jnp.where(grow, length / 0.5, radius))
+            mu = jnp.where(shrink, mu / cut, jnp.where(grow, 0.5 * mu, mu))
+            # Nothing left to gain (MINPACK's info 6 and 7): both reductions below eps, or a radius
+            # below the resolution of D x.
+            no_reduction = (jnp.abs(actual) <= eps) & (predicted <= eps) & (0.5 * rho <= 1.0)
+            no_move = radius <= eps * jnp.linalg.norm(scale * jnp.where(accepted, x + p, x))
             k = c.k + 1
-            done = accepted | ~ok_model | ~moved | (k >= max_trials) | ~jnp.isfinite(mu)
+            done = accepted | no_reduction | no_move | (k >= max_trials) | ~jnp.all(jnp.isfinite(p))
             return _TrialCarry(
                 k=k,
                 floor_evals=c.floor_evals + at_floor.astype(jnp.int32),
-                mu=mu.astype(dtype),
-                nu=nu.astype(dtype),
+                mu=mu,
+                radius=radius.astype(dtype),
                 p=p,
                 accepted=accepted,
                 by_gradient=by_gradient,
@@ -455,8 +578,8 @@ def levenberg_marquardt(
         init = _TrialCarry(
             k=jnp.zeros([], jnp.int32),
             floor_evals=jnp.zeros([], jnp.int32),
-            mu=mu0,
-            nu=state.damping_growth.astype(dtype),
+            mu=state.damping.astype(dtype),
+            radius=radius,
             p=jnp.zeros_like(x),
             accepted=jnp.zeros([], bool),
             by_gradient=jnp.zeros([], bool),
@@ -467,13 +590,12 @@ def levenberg_marquardt(
         final = jax.lax.while_loop(lambda c: ~c.done, body, init)
         accepted = final.accepted
         p = jnp.where(accepted, final.p, 0.0)
-        # Accepted by the gain ratio: evaluate there; at the floor the search already has; else stay.
+        # Accepted by the gain ratio: evaluate there; at the floor the trial already has; else stay.
         evaluate = accepted & ~final.by_gradient
         new_value, new_grad = jax.lax.cond(
-                evaluate, lambda: value_and_grad_at(x + p), lambda: (final.value, final.grad)
+            evaluate, lambda: value_and_grad_at(x + p), lambda: (final.value, final.grad)
         )
         evaluated = evaluate.astype(jnp.int32) + final.floor_evals
-        mu_next = jnp.where(jnp.isfinite(final.mu), final.mu, mu0)
         updates = unravel(p)
         new_state = LevenbergMarquardtState(
             count=optax.safe_increment(state.count),
@@ -484,8 +606,8 @@ def levenberg_marquardt(
             num_residual_evals=state.num_residual_evals + final.k,
             num_jac_evals=state.num_jac_evals + 1,
             stalled=~accepted,
-            damping=mu_next,
-            damping_growth=jnp.where(accepted, 2.0, final.nu).astype(dtype),
+            damping=jnp.where(jnp.isfinite(final.mu), final.mu, 0.0).astype(dtype),
+            radius=final.radius,
             scale=scale,
             trials=final.k,
             update=updates,

@@ -214,7 +214,7 @@ _MADE_ALIKE = {
     "gauss_newton": (lambda: ml_opt.gauss_newton(_residuals),
                      lambda: ml_opt.gauss_newton(_residuals, ml_opt.linesearch.backtracking())),
     "levenberg_marquardt": (lambda: ml_opt.levenberg_marquardt(_residuals),
-                            lambda: ml_opt.levenberg_marquardt(_residuals, initial_damping=1.0)),
+                            lambda: ml_opt.levenberg_marquardt(_residuals, factor=1.0)),
 }
 
 

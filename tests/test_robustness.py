@@ -242,7 +242,7 @@ def test_line_search_that_cannot_meet_its_conditions(name):
 
 def test_levenberg_marquardt_that_cannot_find_a_step_stalls():
     def run(x0, w):
-        opt = levenberg_marquardt(lambda x: hard_residuals(x, w), initial_damping=1e-12, max_trials=1)
+        opt = levenberg_marquardt(lambda x: hard_residuals(x, w), max_trials=1)
         return ml_opt.minimize(hard, x0, opt, args=(w,))
 
     res = jax.jit(run)(jnp.array([-1.2, 1.0]), jnp.array([1.0, 0.0]))
