@@ -120,15 +120,13 @@ def residual_function(model: Model) -> Callable:
     return lambda b: model.model(b, t) - y
 
 
-def run_ml_opt(residuals: Callable, x0: np.ndarray) -> tuple[Run, int, str]:
-    res = ml_opt.minimize(lambda b: jnp.sum(residuals(b) ** 2), jnp.asarray(x0), levenberg_marquardt(residuals),
-                          gtol=GTOL, max_steps=MAX_STEPS)
+def run_ml_opt(fun: Callable, residuals: Callable, x0: np.ndarray) -> tuple[Run, int, str]:
+    res = ml_opt.minimize(fun, jnp.asarray(x0), levenberg_marquardt(residuals), gtol=GTOL, max_steps=MAX_STEPS)
     st = res.opt_state
     return Run(float(res.value), int(st.num_residual_evals), int(st.num_jac_evals)), int(st.num_grad_evals), res.message
 
 
-def run_minpack(residuals: Callable, x0: np.ndarray, tight: bool) -> Run:
-    r, jac = jax.jit(residuals), jax.jit(jax.jacfwd(residuals))
+def run_minpack(r: Callable, jac: Callable, x0: np.ndarray, tight: bool) -> Run:
     tolerances = dict(ftol=1e-15, xtol=1e-15, gtol=1e-15) if tight else {}
     out = scipy.optimize.least_squares(lambda b: np.asarray(r(b)), x0, jac=lambda b: np.asarray(jac(b)),
                                        method="lm", x_scale="jac", max_nfev=10000, **tolerances)
@@ -136,16 +134,19 @@ def run_minpack(residuals: Callable, x0: np.ndarray, tight: bool) -> Run:
 
 
 def compare(models=MODELS) -> list[Row]:
-    """Every model from both of its starts."""
+    """Every model from both of its starts. The functions are made once per model, so that each
+    compiles once for all the runs on it."""
     rows = []
     for model in models:
         residuals = residual_function(model)
+        fun = lambda b, residuals=residuals: jnp.sum(residuals(b) ** 2)  # noqa: E731
+        r, jac = jax.jit(residuals), jax.jit(jax.jacfwd(residuals))
         for i, start in enumerate(model.starts, start=1):
             x0 = np.array(start)
-            ours, grads, message = run_ml_opt(residuals, x0)
-            tight = run_minpack(residuals, x0, tight=True)
+            ours, grads, message = run_ml_opt(fun, residuals, x0)
+            tight = run_minpack(r, jac, x0, tight=True)
             best = min(ours.value, tight.value)
-            rows.append(Row(f"{model.name} / {i}", ours, grads, message, run_minpack(residuals, x0, tight=False), tight,
+            rows.append(Row(f"{model.name} / {i}", ours, grads, message, run_minpack(r, jac, x0, tight=False), tight,
                             ours.value <= best * (1 + 1e-8), tight.value <= best * (1 + 1e-8)))
     return rows
 
