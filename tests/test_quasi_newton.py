@@ -349,8 +349,8 @@ def test_bfgs_from_brown_almost_linear_harder_start_within_twice_scipy():
     few dozen steps; without the restart BFGS took 20893 evaluations (scipy's BFGS 398). Reference:
     scipy.optimize.minimize(method="BFGS") with the same gradient tolerance. From this start the
     function has several local minima (scipy's BFGS ends at f = 1, MGH's second value; another lies
-    at f = 0.918): the run must end at a local minimiser (positive definite Hessian, by NumPy's
-    eigenvalues of jax.hessian) no higher than scipy's."""
+    at f = 0.918, listed in LOCAL_MINIMA): the run must end at a local minimiser (positive definite
+    Hessian, by NumPy's eigenvalues of jax.hessian) no higher than scipy's."""
     from ml_opt.problems.mgh import mgh_problem
 
     problem = mgh_problem(27)
