@@ -15,6 +15,7 @@ from ml_opt.minimize import Result, Status, minimize
 from ml_opt.newton import newton, newton_cg, saddle_free_newton
 from ml_opt.quasi_newton import bfgs, lbfgs
 from ml_opt.schedules import cyclical_triangular, inverse_sqrt_time, inverse_time
+from ml_opt.trust_region import trust_region_newton
 from ml_opt.training import CompiledFit, History, compile_fit, fit
 
 __version__ = "0.1.0"
