@@ -15,6 +15,8 @@ Pairs (ml_opt solver, its scipy counterpart), every MGH problem, float64::
     newton()                           trust-exact     (the dense Hessian; "damped" by its line search:
                                                         damping=0, a fixed damping > 0 makes
                                                         convergence linear)
+    trust_region_newton()              trust-exact     (the same algorithm: the dense Hessian, the
+                                                        model minimised within a trust radius)
 
 **Starts.** The standard starting point :math:`x_0` of each problem, or :math:`s x_0` with
 ``--start-scale s``: Moré, Garbow & Hillstrom (1981) recommend 10 and 100 as harder starts
@@ -76,6 +78,7 @@ from ml_opt.newton import newton, newton_cg  # noqa: E402
 from ml_opt.problems.base import Problem  # noqa: E402
 from ml_opt.problems.mgh import LOCAL_MINIMA, mgh_problem, mgh_problems  # noqa: E402
 from ml_opt.quasi_newton import bfgs, lbfgs  # noqa: E402
+from ml_opt.trust_region import trust_region_newton  # noqa: E402
 
 GTOL = 1e-6
 MAX_STEPS = 5000
@@ -87,6 +90,7 @@ PAIRS = {
     "nonlinear_cg": (lambda: nonlinear_cg("polak_ribiere_plus"), "CG"),
     "newton_cg": (newton_cg, "Newton-CG"),
     "newton": (newton, "trust-exact"),
+    "trust_region_newton": (trust_region_newton, "trust-exact"),
 }
 PAIR_NAMES = list(PAIRS)
 

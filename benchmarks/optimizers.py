@@ -129,6 +129,8 @@ def _registry() -> dict[str, OptimizerSpec]:
         _second_order("saddle_free_newton", "newton", "saddle_free_newton",
                       "saddle-free Newton, |H| by eigendecomposition (Dauphin et al. 2014)", max_dim=1000),
         _second_order("newton_cg", "newton", "newton_cg", "truncated Newton-CG on Hessian-vector products"),
+        _second_order("trust_region_newton", "trust_region", "trust_region_newton",
+                      "trust-region Newton, exact subproblem by eigendecomposition (N&W Alg. 4.1)", max_dim=1000),
         _second_order("fletcher_reeves_cg", "conjugate_gradient", "nonlinear_cg",
                       "nonlinear CG, Fletcher-Reeves (Alg. 8.9)", method="fletcher_reeves"),
         _second_order("polak_ribiere_plus_cg", "conjugate_gradient", "nonlinear_cg",

@@ -42,6 +42,7 @@ _COLORS = {
     "rmsprop_nesterov": "#7f7f7f", "adam": "#e377c2", "newton": "#d62728", "saddle_free_newton": "#ff9896",
     "newton_cg": "#9467bd", "fletcher_reeves_cg": "#6b8e23", "polak_ribiere_plus_cg": "#2ca02c",
     "hestenes_stiefel_cg": "#98df8a", "dai_yuan_cg": "#b15928", "bfgs": "#000000", "lbfgs": "#393b79",
+    "trust_region_newton": "#8c6d31",
 }
 _EXTRA = ["#c49c94", "#dbdb8d", "#9edae5", "#c5b0d5", "#f7b6d2"]
 _SAME_METHOD = {

@@ -33,4 +33,4 @@ def test_readme_examples_run():
     assert len(blocks) >= 2
     proc = run_fresh(["-c", "\n".join(blocks[:2])])
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert proc.stdout.count("converged") == 6  # the Rosenbrock run and the five MGH solvers
+    assert proc.stdout.count("converged") == 7  # the Rosenbrock run and the six MGH solvers
