@@ -147,7 +147,8 @@ def _trust_region_subproblem(lam: Array, g_hat: Array, radius: Array) -> _Subpro
     ascending) and ``g_hat = V^T g``: the cases of the module docstring."""
     finfo = jnp.finfo(lam.dtype)
     cutoff = jnp.maximum(lam.shape[0] * finfo.eps * jnp.max(jnp.abs(lam), initial=0.0), finfo.tiny)
-    lower = jnp.where(lam[0] > 0, 0.0, cutoff - lam[0])  # p(lambda) is defined above it
+    lam_1 = jnp.min(lam, initial=jnp.inf)
+    lower = jnp.where(lam_1 > 0, 0.0, cutoff - lam_1)  # p(lambda) is defined above it
 
     def p_hat_at(mu):
         return -g_hat / (lam + mu)
@@ -158,10 +159,11 @@ def _trust_region_subproblem(lam: Array, g_hat: Array, radius: Array) -> _Subpro
     newton_step = inside & (lower == 0)  # H positive definite and its Newton step within the radius
     # The hard case: p(lower) is inside the ball although H is not positive definite; move along v_1
     # to the boundary, by the root tau of ||p + tau e_1|| = radius of the smaller size.
-    b, c = p_lower[0], radius ** 2 - p_lower_norm ** 2
+    e_1 = (jnp.arange(lam.shape[0]) == 0).astype(lam.dtype)
+    b, c = p_lower @ e_1, radius ** 2 - p_lower_norm ** 2
     denominator = b + jnp.where(b >= 0, 1.0, -1.0) * jnp.sqrt(b * b + c)
     tau = jnp.where(denominator != 0, c / denominator, 0.0)
-    hard = p_lower.at[0].add(tau)
+    hard = p_lower + tau * e_1
     boundary = p_hat_at(_secular_multiplier(lam, g_hat ** 2, radius, lower))
     p_hat = jnp.where(newton_step, p_lower, jnp.where(inside, hard, boundary))
     return _Subproblem(p_hat, ~newton_step)

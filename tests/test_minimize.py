@@ -215,6 +215,7 @@ _MADE_ALIKE = {
                      lambda: ml_opt.gauss_newton(_residuals, ml_opt.linesearch.backtracking())),
     "levenberg_marquardt": (lambda: ml_opt.levenberg_marquardt(_residuals),
                             lambda: ml_opt.levenberg_marquardt(_residuals, factor=1.0)),
+    "trust_region_newton": (lambda: ml_opt.trust_region_newton(), lambda: ml_opt.trust_region_newton(eta=0.1)),
 }
 
 
