@@ -1,6 +1,7 @@
 r"""Newton's method and its robust variants (seed 002, Algorithm 8.8 and "saddle points").
 
-Three rules that use second derivatives, each a descent direction followed by a line search:
+Three rules that use second derivatives, each a descent direction followed by a line search (the
+trust-region form of Newton's method, scipy's trust-exact, is :mod:`ml_opt.trust_region`):
 
 ``newton(damping=0.0, linesearch=None, modification="absolute")``
     Algorithm 8.8 and its damped form, on the dense Hessian :math:`H` of the flattened params:
