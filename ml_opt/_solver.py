@@ -1,8 +1,9 @@
-r"""What every line-search solver step shares.
+r"""What the solvers' steps share.
 
 The solvers that step along a direction with a line search (:mod:`ml_opt.quasi_newton`,
 :mod:`ml_opt.conjugate_gradient`, :mod:`ml_opt.newton`, :mod:`ml_opt.least_squares`) each compute a
-direction their own way; around it, every step does the same few things, written here once:
+direction their own way; around it, every step does the same few things, written here once (the
+first two, and the dense Hessian, serve :mod:`ml_opt.trust_region` too):
 
 * **The line-search argument**: :func:`resolve_linesearch` checks it (and supplies the default).
 * **The current point**, from the keyword arguments of ``update(grads, state, params, value=...,
@@ -10,6 +11,7 @@ direction their own way; around it, every step does the same few things, written
   and gradient (evaluating the value, and counting it, when the caller did not pass it);
   :func:`current_point` adds the params and gradient flattened with
   :func:`jax.flatten_util.ravel_pytree`, for the methods that do their linear algebra on vectors.
+* **The dense Hessian** of the flattened params (:func:`dense_hessian`), for the Newton family.
 * **The first trial step** of a search: a move of about unit length along :math:`-\nabla f`
   (:func:`unit_move_step`, :func:`first_step`), or Nocedal & Wright's eq. 3.60 interpolated from the
   last decrease (:func:`interpolated_step`); for the Newton family, no longer than Dennis &
@@ -136,6 +138,15 @@ def current_point(method: str, grads, params, value, grad, value_fn, fn_kwargs: 
 # --------------------------------------------------------------------------------------------
 # The first trial step
 # --------------------------------------------------------------------------------------------
+
+
+def dense_hessian(fun: Callable, params: PyTree) -> tuple[Array, Array, Callable]:
+    """The symmetrised dense Hessian of ``fun`` at the flattened params (in their dtype), the
+    flattened params and the unravel function."""
+    x, unravel = ravel_pytree(params)
+    h = jax.hessian(lambda v: fun(unravel(v)))(x)
+    h = jnp.asarray(h, x.dtype)
+    return 0.5 * (h + h.T), x, unravel
 
 
 def unit_move_step(g_norm: Array, dtype, margin: float = 1.0) -> Array:

@@ -110,7 +110,7 @@ from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
 from ml_opt._base import add_scaled, check_integer, check_params, check_scalar, equal_when_made_alike, linalg_dtype
-from ml_opt._solver import objective_at, resolve_linesearch, step_along, unit_move_step
+from ml_opt._solver import dense_hessian, objective_at, resolve_linesearch, step_along, unit_move_step
 from ml_opt.linesearch import LineSearch
 
 Array = jax.Array
@@ -197,20 +197,12 @@ class NewtonCGState(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# The dense Hessian and the state (the line-search step is ml_opt._solver's)
+# The state (the dense Hessian and the line-search step are ml_opt._solver's)
 # --------------------------------------------------------------------------------------------
 
 
 def _value_dtype(params: PyTree):
     return ravel_pytree(params)[0].dtype
-
-
-def _dense_hessian(fun: Callable, params: PyTree):
-    """The symmetrised dense Hessian of ``fun`` at the flattened params, and the unravel function."""
-    x, unravel = ravel_pytree(params)
-    h = jax.hessian(lambda v: fun(unravel(v)))(x)
-    h = jnp.asarray(h, x.dtype)
-    return 0.5 * (h + h.T), x, unravel
 
 
 def _init_newton_state(params: PyTree) -> NewtonState:
@@ -460,7 +452,7 @@ def newton(
 
     def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("newton", grads, params, value, grad, value_fn, fn_kwargs)
-        h, x, unravel = _dense_hessian(fun, params)
+        h, x, unravel = dense_hessian(fun, params)
         g = ravel_pytree(grad_tree)[0].astype(x.dtype)
         d, modified, tau = _modified_newton_direction(h, g, damping, modification)
         step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype,
@@ -528,7 +520,7 @@ def saddle_free_newton(damping: float | Array = 0.0, linesearch: LineSearch | No
 
     def update_fn(grads, state: NewtonState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("saddle_free_newton", grads, params, value, grad, value_fn, fn_kwargs)
-        h, x, unravel = _dense_hessian(fun, params)
+        h, x, unravel = dense_hessian(fun, params)
         g = ravel_pytree(grad_tree)[0].astype(x.dtype)
         d = _saddle_free_direction(h, g, damping)
         step = step_along(ls, fun, params, value.astype(x.dtype), grad_tree, unravel(d), state.steepest_next, x.dtype,

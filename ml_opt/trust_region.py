@@ -84,7 +84,7 @@ from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
 from ml_opt._base import check_integer, check_params, check_scalar, equal_when_made_alike, linalg_dtype
-from ml_opt._solver import objective_at
+from ml_opt._solver import dense_hessian, objective_at
 
 Array = jax.Array
 PyTree = Any
@@ -257,12 +257,10 @@ def trust_region_newton(
     def update_fn(grads, state: TrustRegionState, params=None, *, value=None, grad=None, value_fn=None, **fn_kwargs):
         fun, value, grad_tree, extra = objective_at("trust_region_newton", grads, params, value, grad, value_fn,
                                                     fn_kwargs)
-        x, unravel = ravel_pytree(params)
+        h, x, unravel = dense_hessian(fun, params)
         dtype, la = x.dtype, linalg_dtype(x.dtype)
-        h = jax.hessian(lambda v: fun(unravel(v)))(x)
-        h = jnp.asarray(0.5 * (h + h.T), la)
         g = ravel_pytree(grad_tree)[0].astype(la)
-        lam, v = jnp.linalg.eigh(h)
+        lam, v = jnp.linalg.eigh(h.astype(la))
         g_hat = v.T @ g
         value = jnp.asarray(value, dtype)
         resolution = jnp.finfo(dtype).eps * jnp.maximum(jnp.linalg.norm(x), 1.0)
@@ -290,7 +288,7 @@ def trust_region_newton(
             k = c.k + 1
             done = accepted | (k >= max_trials) | (radius < resolution) | ~jnp.all(jnp.isfinite(p))
             return _TrialCarry(k, radius, p, accepted, jnp.where(accepted, trial_value, c.value),
-                               jax.tree.map(lambda new, old: jnp.where(accepted, new, old), trial_grad, c.grad), done)
+                               otu.tree_where(accepted, trial_grad, c.grad), done)
 
         init = _TrialCarry(jnp.zeros([], jnp.int32), state.radius, jnp.zeros_like(x), jnp.zeros([], bool), value,
                            grad_tree, jnp.zeros([], bool))
