@@ -128,7 +128,11 @@ def test_iterates_follow_algorithm_4_1_on_rosenbrock():
         iterates.append(np.asarray(x))
     assert len(iterates) == len(expected) > 10
     np.testing.assert_allclose(np.array(iterates), expected, rtol=1e-8, atol=1e-12)
-    assert 1 + int(state.num_fun_evals) == nfev  # the update's trials, plus f at the start
+    # Algorithm 4.1 rejected some trials here (more evaluations of f than iterates), so the count
+    # checks the retries within an update: f at the start plus one per trial, rejected ones included
+    # (counting one per update gives 23, not 26).
+    assert nfev > len(expected)
+    assert 1 + int(state.num_fun_evals) == nfev
 
 
 @pytest.mark.parametrize("scale", [1.0, 10.0, 100.0])
