@@ -11,7 +11,8 @@ first two, and the dense Hessian, serve :mod:`ml_opt.trust_region` too):
   and gradient (evaluating the value, and counting it, when the caller did not pass it);
   :func:`current_point` adds the params and gradient flattened with
   :func:`jax.flatten_util.ravel_pytree`, for the methods that do their linear algebra on vectors.
-* **The dense Hessian** of the flattened params (:func:`dense_hessian`), for the Newton family.
+* **The dense Hessian** of the flattened params (:func:`dense_hessian`), for the Newton family, and
+  the cut-off below which an eigenvalue of it counts as zero (:func:`eigenvalue_cutoff`).
 * **The first trial step** of a search: a move of about unit length along :math:`-\nabla f`
   (:func:`unit_move_step`, :func:`first_step`), or Nocedal & Wright's eq. 3.60 interpolated from the
   last decrease (:func:`interpolated_step`); for the Newton family, no longer than Dennis &
@@ -147,6 +148,14 @@ def dense_hessian(fun: Callable, params: PyTree) -> tuple[Array, Array, Callable
     h = jax.hessian(lambda v: fun(unravel(v)))(x)
     h = jnp.asarray(h, x.dtype)
     return 0.5 * (h + h.T), x, unravel
+
+
+def eigenvalue_cutoff(lam: Array) -> Array:
+    """``n eps max|lambda_i|`` (at least the smallest normal number): the size below which an
+    eigenvalue of the ``n x n`` matrix with eigenvalues ``lam`` is rounding, the cut-off a
+    pseudo-inverse uses."""
+    finfo = jnp.finfo(lam.dtype)
+    return jnp.maximum(lam.shape[0] * finfo.eps * jnp.max(jnp.abs(lam), initial=0.0), finfo.tiny)
 
 
 def unit_move_step(g_norm: Array, dtype, margin: float = 1.0) -> Array:

@@ -110,7 +110,8 @@ from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
 from ml_opt._base import add_scaled, check_integer, check_params, check_scalar, equal_when_made_alike, linalg_dtype
-from ml_opt._solver import dense_hessian, objective_at, resolve_linesearch, step_along, unit_move_step
+from ml_opt._solver import (dense_hessian, eigenvalue_cutoff, objective_at, resolve_linesearch, step_along,
+                            unit_move_step)
 from ml_opt.linesearch import LineSearch
 
 Array = jax.Array
@@ -282,9 +283,7 @@ def _absolute_eigenvalue_solve(a: Array, g: Array, damping: Array | float = 0.0)
     """
     lam, v = jnp.linalg.eigh(a)
     abs_lam = jnp.abs(lam) + jnp.asarray(damping, a.dtype)
-    finfo = jnp.finfo(a.dtype)
-    floor = jnp.maximum(a.shape[0] * finfo.eps * jnp.max(jnp.abs(lam), initial=0.0), finfo.tiny)
-    return -(v @ ((v.T @ g) / jnp.maximum(abs_lam, floor)))
+    return -(v @ ((v.T @ g) / jnp.maximum(abs_lam, eigenvalue_cutoff(lam))))
 
 
 def _modified_newton_direction(h: Array, g: Array, damping: Array, modification: str) -> tuple[Array, Array, Array]:

@@ -84,7 +84,7 @@ from jax.flatten_util import ravel_pytree
 from optax import tree_utils as otu
 
 from ml_opt._base import check_integer, check_params, check_scalar, equal_when_made_alike, linalg_dtype
-from ml_opt._solver import dense_hessian, objective_at
+from ml_opt._solver import dense_hessian, eigenvalue_cutoff, objective_at
 
 Array = jax.Array
 PyTree = Any
@@ -153,10 +153,8 @@ def _secular_multiplier(lam: Array, g_hat_sq: Array, radius: Array, lower: Array
 def _trust_region_subproblem(lam: Array, g_hat: Array, radius: Array) -> _Subproblem:
     """``argmin g^T p + p^T H p / 2`` over ``||p|| <= radius``, with ``H = V diag(lam) V^T`` (``lam``
     ascending) and ``g_hat = V^T g``: the cases of the module docstring."""
-    finfo = jnp.finfo(lam.dtype)
-    cutoff = jnp.maximum(lam.shape[0] * finfo.eps * jnp.max(jnp.abs(lam), initial=0.0), finfo.tiny)
     lam_1 = jnp.min(lam, initial=jnp.inf)
-    lower = jnp.where(lam_1 > 0, 0.0, cutoff - lam_1)  # p(lambda) is defined above it
+    lower = jnp.where(lam_1 > 0, 0.0, eigenvalue_cutoff(lam) - lam_1)  # p(lambda) is defined above it
 
     def p_hat_at(mu):
         return -g_hat / (lam + mu)
