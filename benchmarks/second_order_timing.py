@@ -10,7 +10,8 @@ What is measured (float64, ``||grad||_inf <= gtol``, same ``gtol`` for everyone)
 
   - ``ml_opt.minimize`` with ``bfgs()``, ``lbfgs()``, ``nonlinear_cg()``: *first call* (trace and
     compile included: a fresh objective function, so nothing is cached), *compile* alone (ahead of
-    time: ``jax.jit(...).lower(x0).compile()`` on another fresh objective, in rounds alternating
+    time: ``jax.jit(..., compiler_options=ml_opt.solver_compiler_options()).lower(x0).compile()``,
+    as ``minimize`` compiles, on another fresh objective, in rounds alternating
     with optax.lbfgs's; the ratio is the median of the per-round ratios) and *steady state*
     (``ml_opt.minimize`` called as a user calls it, ``block_until_ready``);
   - ``scipy.optimize.minimize`` with BFGS, L-BFGS-B (``ftol=0``: the same gradient stopping rule)
@@ -117,11 +118,12 @@ def ml_opt_solver(make_opt, n):
 
 
 def compile_ml_opt(make_opt, n):
-    """Trace + XLA compile alone, ahead of time, on a fresh objective."""
+    """Trace + XLA compile alone, ahead of time, on a fresh objective, with the compiler options
+    that ``ml_opt.minimize`` compiles with."""
     fun, opt = make_rosenbrock(), make_opt()
     t = time.perf_counter()
-    jax.jit(lambda x: ml_opt.minimize(fun, x, opt, gtol=GTOL, max_steps=max_steps_for(n))).lower(
-        standard_start(n)).compile()
+    jax.jit(lambda x: ml_opt.minimize(fun, x, opt, gtol=GTOL, max_steps=max_steps_for(n)),
+            compiler_options=ml_opt.solver_compiler_options()).lower(standard_start(n)).compile()
     return time.perf_counter() - t
 
 

@@ -7,6 +7,7 @@ initializers (``ml_opt.initializers``) and checkpoints (``ml_opt.checkpoint``).
 
 from ml_opt import checkpoint, initializers, linesearch, problems
 from ml_opt.averaging import PolyakAveragingState, averaged_params, polyak_averaging
+from ml_opt.compilation import solver_compiler_options
 from ml_opt.conjugate_gradient import nonlinear_cg
 from ml_opt.first_order import adagrad, adam, momentum, nesterov, rmsprop, rmsprop_nesterov, sgd
 from ml_opt.gradcheck import GradCheck, check_grad

@@ -35,6 +35,7 @@ import optax
 from optax import tree_utils as otu
 
 from ml_opt._base import check_integer, check_params, check_scalar
+from ml_opt.compilation import not_traced, solver_compiler_options
 
 PyTree = Any
 
@@ -136,7 +137,6 @@ class _Carry(NamedTuple):
     status: jax.Array
 
 
-@functools.partial(jax.jit, static_argnames=("fun", "optimizer"))
 def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
     def value_fn(params):
         return fun(params, *args)
@@ -220,6 +220,17 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
     )
 
 
+@functools.cache
+def _compiled_minimize(with_options: bool) -> Callable[..., Result]:
+    """``_minimize`` under ``jax.jit``: with :func:`ml_opt.compilation.solver_compiler_options`, or
+    (inside another transformation, where ``jax.jit`` refuses them) without.
+
+    Made at the first call, not at import, because finding the options compiles on the backend.
+    """
+    options = solver_compiler_options() if with_options else None
+    return jax.jit(_minimize, static_argnames=("fun", "optimizer"), compiler_options=options)
+
+
 def minimize(
     fun: Callable[..., jax.Array],
     x0: PyTree,
@@ -250,8 +261,12 @@ def minimize(
     made again from the same hyperparameters (Python numbers, strings, and line searches and
     schedules themselves made alike) is equal to the first, so ``for x0 in starts:
     minimize(fun, x0, ml_opt.lbfgs())`` compiles once; a hyperparameter given as a JAX array makes
-    an optimizer equal only to itself (:func:`ml_opt._base.equal_when_made_alike`). To measure
-    compile time apart from run time, time ``jax.jit(lambda x: minimize(fun, x, opt)).lower(x0).compile()``.
+    an optimizer equal only to itself (:func:`ml_opt._base.equal_when_made_alike`). Called outside
+    any JAX transformation, the program is compiled with :func:`ml_opt.solver_compiler_options` (on
+    the CPU, faster quasi-Newton steps); under ``jax.jit`` or ``jax.vmap`` it is part
+    of the enclosing program and compiled with that program's options. To measure compile time
+    apart from run time, time ``jax.jit(lambda x: minimize(fun, x, opt),
+    compiler_options=ml_opt.solver_compiler_options()).lower(x0).compile()``.
 
     Example:
       >>> import jax.numpy as jnp, ml_opt
@@ -275,7 +290,7 @@ def minimize(
     # values, not through a device operation: this is the per-call cost of a small solve).
     x0 = jax.tree.map(_strongly_typed, x0)
     max_steps = np.int32(max_steps) if isinstance(max_steps, numbers.Integral) else jnp.asarray(max_steps, jnp.int32)
-    return _minimize(fun, optimizer, x0, args, max_steps, gtol)
+    return _compiled_minimize(not_traced())(fun, optimizer, x0, args, max_steps, gtol)
 
 
 def _strongly_typed(x):
