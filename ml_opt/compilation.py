@@ -16,9 +16,9 @@ step at n = 1000 (a ``jax.profiler`` trace), it cut the hand-offs per step from 
 the thunk sequences run as graphs from 6.4 to 3.3. In one process, alternating with the default
 schedule (2-core AMD EPYC, jax 0.10.2):
 
-- ``lbfgs`` on extended Rosenbrock solved in 0.76-0.86x the time at n = 100 and 0.82-0.93x at
-  n = 1000;
-- ``bfgs`` at n = 100 took 0.54x the time;
+- ``lbfgs`` on extended Rosenbrock solved in 0.75-0.86x the time at n = 100 and 0.82-0.99x at
+  n = 1000 (five runs);
+- ``bfgs`` at n = 100 took 0.53-0.54x the time (two runs);
 - ``nonlinear_cg``, ``newton``, ``trust_region_newton``, ``newton_cg`` and the solvers at n = 2
   took 0.85-1.1x, unchanged within the machine's noise.
 
