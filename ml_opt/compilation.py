@@ -12,15 +12,16 @@ the work it spreads: pinned to one core, so that the pool has no second thread, 
 extended Rosenbrock at n = 1000 in 1.0 ms instead of 1.3-1.9 ms (issue 3's notes).
 
 XLA's *memory-optimised* scheduler orders the thunks so that buffers are reused. For an ``lbfgs``
-step at n = 1000 (a ``jax.profiler`` trace), it cut the hand-offs per step from 3.3 to 1.1 and
-the thunk sequences run as graphs from 6.4 to 3.3. In one process, alternating with the default
-schedule (2-core AMD EPYC, jax 0.10.2):
+step at n = 1000 (a ``jax.profiler`` trace), it cut the hand-offs to the pool from 3.3 per step to
+1.1. In one process, alternating with the default schedule (``python -m
+benchmarks.compiler_options_ab``; 2-core AMD EPYC, jax 0.10.2):
 
-- ``lbfgs`` on extended Rosenbrock solved in 0.75-0.86x the time at n = 100 and 0.82-0.99x at
-  n = 1000 (five runs);
-- ``bfgs`` at n = 100 took 0.53-0.54x the time (two runs);
-- ``nonlinear_cg``, ``newton``, ``trust_region_newton``, ``newton_cg`` and the solvers at n = 2
-  took 0.85-1.1x, unchanged within the machine's noise.
+- ``lbfgs`` on extended Rosenbrock solved in 0.75-0.87x the time at n = 100 and 0.82-0.99x at
+  n = 1000 (seven and nine runs);
+- ``bfgs`` at n = 100 took 0.51-0.54x the time (four runs);
+- ``newton``, ``trust_region_newton`` and ``newton_cg`` at n = 100-200 took 0.81-1.03x;
+- ``nonlinear_cg`` at every size, and every solver at n = 2, took 0.95-1.04x, unchanged within the
+  machine's noise.
 
 The iterates were the same bit for bit: the scheduler orders the same kernels, it does not change
 them.

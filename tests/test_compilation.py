@@ -122,3 +122,20 @@ def test_another_compile_error_is_raised(fresh_probe):
     fresh_probe.setattr(compilation.jax, "jit", broken_jit)
     with pytest.raises(RuntimeError, match="backend is gone"):
         ml_opt.solver_compiler_options()
+
+
+def test_ab_benchmark_reports_the_same_iterate(capsys):
+    from benchmarks.compiler_options_ab import main
+
+    main(["--solvers", "lbfgs", "--sizes", "2", "--rounds", "2"])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| lbfgs | 2 |")]
+    assert len(row) == 1 and row[0].endswith("| yes |"), row
+
+
+def test_ab_benchmark_names_a_bad_solver(capsys):
+    from benchmarks.compiler_options_ab import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--solvers", "no_such_solver"])
+    assert exit_info.value.code == 2
+    assert "--solvers" in capsys.readouterr().err
