@@ -31,22 +31,30 @@ from running side by side: 10,100-10,600 steps per second under them against 12,
 without (``python -m benchmarks.fit_throughput``). Programs that vmap a solver over many starts
 measured 0.90-1.07x, neither clearly faster nor slower.
 
-Other backends ignore the option. A jaxlib that does not have it gets no options.
+Other backends ignore the option. A JAX or jaxlib that does not have it gets no options.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 
 import jax
-from jax._src import core as jax_core  # trace_state_clean; see not_traced
+
+try:  # JAX's private test that no transformation is tracing; see not_traced
+    from jax._src.core import trace_state_clean as _trace_state_clean
+except ImportError:  # a JAX without it: programs compile without the options
+    _trace_state_clean = None
 
 _MEMORY_OPTIMIZED_SCHEDULE = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 
 
 @functools.cache
 def _schedule_option_known() -> bool:
-    """Whether this jaxlib accepts the scheduler option (compiles a one-op program to find out)."""
+    """Whether ``jax.jit`` takes compiler options (from jax 0.4.36) and this jaxlib knows the
+    scheduler option (compiles a one-op program to find out)."""
+    if "compiler_options" not in inspect.signature(jax.jit).parameters:
+        return False
     try:
         jax.jit(lambda x: x, compiler_options=_MEMORY_OPTIMIZED_SCHEDULE).lower(0.0).compile()
     except RuntimeError as err:  # XLA's INVALID_ARGUMENT: "No such compile option", "not a valid enum value"
@@ -65,8 +73,7 @@ def not_traced() -> bool:
     With a JAX that lacks it, the answer is ``False``: programs then compile without the options,
     and run as before.
     """
-    trace_state_clean = getattr(jax_core, "trace_state_clean", None)
-    return bool(trace_state_clean()) if trace_state_clean is not None else False
+    return _trace_state_clean is not None and bool(_trace_state_clean())
 
 
 def solver_compiler_options() -> dict[str, str]:
@@ -78,7 +85,8 @@ def solver_compiler_options() -> dict[str, str]:
     module docstring for what they do and what they were measured to change.
 
     Returns:
-      A new dict. It is empty where the installed jaxlib has no such option.
+      A new dict. It is empty where the installed jaxlib has no such option, or ``jax.jit`` takes
+      no compiler options (before jax 0.4.36).
 
     Example:
       >>> import jax, jax.numpy as jnp, ml_opt

@@ -227,8 +227,10 @@ def _compiled_minimize(with_options: bool) -> Callable[..., Result]:
 
     Made at the first call, not at import, because finding the options compiles on the backend.
     """
-    options = solver_compiler_options() if with_options else None
-    return jax.jit(_minimize, static_argnames=("fun", "optimizer"), compiler_options=options)
+    options = solver_compiler_options() if with_options else {}
+    # Passed only when there are some: jax.jit takes no compiler_options before jax 0.4.36.
+    extra = {"compiler_options": options} if options else {}
+    return jax.jit(_minimize, static_argnames=("fun", "optimizer"), **extra)
 
 
 def minimize(

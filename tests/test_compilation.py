@@ -92,7 +92,7 @@ def test_not_traced_at_top_level_only():
 
 
 def test_not_traced_is_false_where_jax_lacks_the_trace_state(monkeypatch):
-    monkeypatch.delattr(compilation.jax_core, "trace_state_clean")
+    monkeypatch.setattr(compilation, "_trace_state_clean", None)
     assert not compilation.not_traced()
 
 
@@ -115,8 +115,25 @@ def test_an_unknown_value_of_the_option_gets_no_options(fresh_probe):
     assert ml_opt.solver_compiler_options() == {}
 
 
+def test_a_jax_whose_jit_takes_no_compiler_options_gets_none(fresh_probe):
+    real_jit = jax.jit
+
+    def jit_before_0_4_36(fun, *, static_argnames=None):  # jax 0.4.35's jit has no compiler_options
+        return real_jit(fun, static_argnames=static_argnames)
+
+    fresh_probe.setattr(compilation.jax, "jit", jit_before_0_4_36)
+    assert ml_opt.solver_compiler_options() == {}
+    minimize_module._compiled_minimize.cache_clear()  # made again with this jit, then dropped
+    try:
+        result = ml_opt.minimize(extended_rosenbrock, X0, ml_opt.lbfgs())
+    finally:
+        fresh_probe.undo()
+        minimize_module._compiled_minimize.cache_clear()
+    assert bool(result.converged)
+
+
 def test_another_compile_error_is_raised(fresh_probe):
-    def broken_jit(*args, **kwargs):
+    def broken_jit(fun, *, compiler_options=None):
         raise RuntimeError("INTERNAL: the backend is gone")
 
     fresh_probe.setattr(compilation.jax, "jit", broken_jit)
