@@ -118,8 +118,14 @@ def test_iterates_follow_algorithm_4_1_on_rosenbrock():
     derivatives, bisection for the subproblem) from the standard start."""
     fun, grad, hess = _rosen_numpy()
     expected, nfev = _algorithm_4_1(fun, grad, hess, [-1.2, 1.0], gtol=1e-8)
+    calls = []  # one entry per run of f (its primal) in the compiled updates
+
+    def counted_rosen(x):
+        jax.debug.callback(lambda: calls.append(1))
+        return rosen(x)
+
     x, state = jnp.array([-1.2, 1.0]), TRUST_REGION.init(jnp.zeros(2))
-    update = jax.jit(lambda x, s: TRUST_REGION.update(jax.grad(rosen)(x), s, x, value=rosen(x), value_fn=rosen))
+    update = jax.jit(lambda x, s: TRUST_REGION.update(jax.grad(rosen)(x), s, x, value=rosen(x), value_fn=counted_rosen))
     iterates = [np.asarray(x)]
     while np.max(np.abs(grad(np.asarray(x)))) > 1e-8:
         updates, state = update(x, state)
@@ -128,11 +134,17 @@ def test_iterates_follow_algorithm_4_1_on_rosenbrock():
         iterates.append(np.asarray(x))
     assert len(iterates) == len(expected) > 10
     np.testing.assert_allclose(np.array(iterates), expected, rtol=1e-8, atol=1e-12)
-    # Algorithm 4.1 rejected some trials here (more evaluations of f than iterates), so the count
-    # checks the retries within an update: f at the start plus one per trial, rejected ones included
-    # (counting one per update gives 23, not 26).
+    # Algorithm 4.1 rejected some trials here (more evaluations of f than iterates), so the counts
+    # check the retries within an update: f at the start plus one per trial, rejected ones included
+    # (counting one per update gives 23, not 26). The solver's counter must match the
+    # transcription's, and so must the runs of f in the compiled updates, counted by a callback in
+    # f: one per trial, plus one per update inside jax.hessian (the Hessian's evaluation, counted
+    # apart in num_hvp_evals).
+    jax.effects_barrier()
+    updates_made = len(iterates) - 1
     assert nfev > len(expected)
     assert 1 + int(state.num_fun_evals) == nfev
+    assert len(calls) == (nfev - 1) + updates_made
 
 
 @pytest.mark.parametrize("scale", [1.0, 10.0, 100.0])
