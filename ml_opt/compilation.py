@@ -16,9 +16,9 @@ step at n = 1000 (a ``jax.profiler`` trace), it cut the hand-offs to the pool fr
 1.1. In one process, alternating with the default schedule (``python -m
 benchmarks.compiler_options_ab``; 2-core AMD EPYC, jax 0.10.2):
 
-- ``lbfgs`` on extended Rosenbrock solved in 0.75-0.87x the time at n = 100 and 0.82-0.99x at
-  n = 1000 (seven and nine runs);
-- ``bfgs`` at n = 100 took 0.51-0.54x the time (four runs);
+- ``lbfgs`` on extended Rosenbrock solved in 0.75-0.97x the time at n = 100 (0.87 or less in 8 of 9
+  runs) and 0.82-0.99x at n = 1000 (9 runs);
+- ``bfgs`` at n = 100 took 0.35-0.54x the time (five runs);
 - ``newton``, ``trust_region_newton`` and ``newton_cg`` at n = 100-200 took 0.81-1.03x;
 - ``nonlinear_cg`` at every size, every solver at n = 2, and ``lbfgs``, ``nonlinear_cg`` and
   ``newton_cg`` at n = 10^4 and 10^5 took 0.94-1.07x, unchanged within the machine's noise.
