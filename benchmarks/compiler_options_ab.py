@@ -15,6 +15,7 @@ scheduler orders the same kernels and does not change them.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -25,7 +26,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 import ml_opt  # noqa: E402
-from benchmarks.second_order_timing import GTOL, make_rosenbrock, max_steps_for, standard_start, timed  # noqa: E402
+from benchmarks.second_order_timing import GTOL, make_rosenbrock, max_steps_for, paired, standard_start  # noqa: E402
 
 
 SOLVERS = ("lbfgs", "bfgs", "nonlinear_cg", "newton", "newton_cg", "saddle_free_newton", "trust_region_newton")
@@ -61,11 +62,8 @@ def main(argv=None):
     for name in args.solvers:
         for n in args.sizes:
             programs, seconds, x0 = compiled_pair(getattr(ml_opt, name), n)
-            times = {label: [] for label in programs}
-            for _ in range(args.rounds):
-                for label, program in programs.items():
-                    jax.block_until_ready(program(x0))
-                    times[label].append(timed(lambda: program(x0))[0])
+            times = paired({label: functools.partial(program, x0) for label, program in programs.items()},
+                           args.rounds)
             default, options = (program(x0) for program in programs.values())
             ratio = statistics.median(o / d for o, d in zip(times["options"], times["default"]))
             same = bool(jnp.all(default.params == options.params)) and int(default.num_fun_evals) == int(
