@@ -221,16 +221,44 @@ def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
 
 
 @functools.cache
-def _compiled_minimize(with_options: bool) -> Callable[..., Result]:
-    """``_minimize`` under ``jax.jit``: with :func:`ml_opt.compilation.solver_compiler_options`, or
-    (inside another transformation, where ``jax.jit`` refuses them) without.
-
-    Made at the first call, not at import, because finding the options compiles on the backend.
-    """
-    options = solver_compiler_options() if with_options else {}
+def _compiled_minimize(options: tuple) -> Callable[..., Result]:
+    """``_minimize`` under ``jax.jit``, compiled with the compiler options ``options`` (a tuple of
+    ``(name, value)`` pairs; empty inside another transformation, where ``jax.jit`` refuses them)."""
     # Passed only when there are some: jax.jit takes no compiler_options before jax 0.4.36.
-    extra = {"compiler_options": options} if options else {}
+    extra = {"compiler_options": dict(options)} if options else {}
     return jax.jit(_minimize, static_argnames=("fun", "optimizer"), **extra)
+
+
+# The options of each program compiled so far, by (fun, optimizer, the tree and the shapes and
+# dtypes of x0 and args): what sets the program's arrays.
+_PROGRAM_OPTIONS: dict = {}
+_PROGRAM_OPTIONS_MAX = 4096
+
+
+def _program(fun, optimizer, x0, args, max_steps, gtol) -> Callable[..., Result]:
+    """The jitted ``_minimize`` that compiles this call's program with
+    :func:`ml_opt.compilation.solver_compiler_options` of its jaxpr (outside any transformation).
+
+    The jaxpr is traced once per program, here, and ``jax.jit`` reuses that trace when it compiles.
+    """
+    if not not_traced():
+        return _compiled_minimize(())
+    leaves, treedef = jax.tree.flatten((x0, args))
+    key = (fun, optimizer, treedef, tuple((getattr(x, "shape", ()), getattr(x, "dtype", type(x))) for x in leaves))
+    try:
+        known = _PROGRAM_OPTIONS.get(key)
+    except TypeError:  # an unhashable fun or optimizer, which jax.jit rejects with its own message
+        return _compiled_minimize(tuple(solver_compiler_options().items()))
+    if known is None:
+        known = tuple(solver_compiler_options().items())
+        jitted = _compiled_minimize(known)
+        if known and hasattr(jitted, "trace"):  # (jax.jit's .trace: JAX 0.4.36 and later)
+            traced = jitted.trace(fun, optimizer, x0, args, max_steps, gtol)
+            known = tuple(solver_compiler_options(traced.jaxpr).items())
+        if len(_PROGRAM_OPTIONS) >= _PROGRAM_OPTIONS_MAX:
+            _PROGRAM_OPTIONS.clear()
+        _PROGRAM_OPTIONS[key] = known
+    return _compiled_minimize(known)
 
 
 def minimize(
@@ -264,11 +292,12 @@ def minimize(
     schedules themselves made alike) is equal to the first, so ``for x0 in starts:
     minimize(fun, x0, ml_opt.lbfgs())`` compiles once; a hyperparameter given as a JAX array makes
     an optimizer equal only to itself (:func:`ml_opt._base.equal_when_made_alike`). Called outside
-    any JAX transformation, the program is compiled with :func:`ml_opt.solver_compiler_options` (on
-    the CPU, faster quasi-Newton steps); under ``jax.jit`` or ``jax.vmap`` it is part
-    of the enclosing program and compiled with that program's options. To measure compile time
-    apart from run time, time ``jax.jit(lambda x: minimize(fun, x, opt),
-    compiler_options=ml_opt.solver_compiler_options()).lower(x0).compile()``.
+    any JAX transformation, the program is compiled with :func:`ml_opt.solver_compiler_options` of
+    its jaxpr (on the CPU, faster quasi-Newton steps, and faster compiles of small programs); under
+    ``jax.jit`` or ``jax.vmap`` it is part of the enclosing program and compiled with that program's
+    options. To measure compile time apart from run time, time ``traced = jax.jit(lambda x:
+    minimize(fun, x, opt)).trace(x0)`` and
+    ``traced.lower().compile(ml_opt.solver_compiler_options(traced.jaxpr))``.
 
     Example:
       >>> import jax.numpy as jnp, ml_opt
@@ -292,7 +321,7 @@ def minimize(
     # values, not through a device operation: this is the per-call cost of a small solve).
     x0 = jax.tree.map(_strongly_typed, x0)
     max_steps = np.int32(max_steps) if isinstance(max_steps, numbers.Integral) else jnp.asarray(max_steps, jnp.int32)
-    return _compiled_minimize(not_traced())(fun, optimizer, x0, args, max_steps, gtol)
+    return _program(fun, optimizer, x0, args, max_steps, gtol)(fun, optimizer, x0, args, max_steps, gtol)
 
 
 def _strongly_typed(x):

@@ -1,4 +1,5 @@
-"""minimize compiles with ml_opt.solver_compiler_options, which reorder its kernels and change no result.
+"""minimize compiles with ml_opt.solver_compiler_options, which reorder its kernels (and, for a small
+program, emit them otherwise) and change no result.
 
 The speed it buys is measured by ``python -m benchmarks.second_order_timing`` (issue 3's notes), not
 asserted here.
@@ -42,24 +43,71 @@ def test_each_call_returns_a_new_dict():
     assert ml_opt.solver_compiler_options()
 
 
-def test_minimize_compiles_with_the_options():
-    """The program minimize runs is the one compiled with the options, and not the default one."""
-    args = (extended_rosenbrock, ml_opt.lbfgs(), X0, (), np.int32(1000), 1e-6)
+def _options_of(jitted, *args) -> dict:
+    traced = jitted.trace(*args)
+    return ml_opt.solver_compiler_options(traced.jaxpr)
+
+
+@pytest.mark.parametrize("x0, small", [(X0, True), (jnp.tile(X0, 3), False)])
+def test_minimize_compiles_with_the_options_of_its_program(x0, small):
+    """The program minimize runs is the one compiled with the options of its jaxpr: at n = 100 the
+    largest array of lbfgs's program is its history, 10 x 100 float64 (8000 bytes), so the options
+    select the elemental IR emitters; at n = 300 (24,000 bytes) they do not."""
+    args = (extended_rosenbrock, ml_opt.lbfgs(), x0, (), np.int32(1000), 1e-6)
     statics = ("fun", "optimizer")
-    ours = _optimized_hlo(minimize_module._compiled_minimize(True), *args)
+    plain = jax.jit(minimize_module._minimize, static_argnames=statics)
+    options = _options_of(plain, *args)
+    assert ("xla_cpu_use_fusion_emitters" in options) == small
+    ours = _optimized_hlo(minimize_module._program(*args), *args)
     with_options = _optimized_hlo(jax.jit(minimize_module._minimize, static_argnames=statics,
-                                          compiler_options=ml_opt.solver_compiler_options()), *args)
-    default = _optimized_hlo(jax.jit(minimize_module._minimize, static_argnames=statics), *args)
+                                          compiler_options=options), *args)
+    default = _optimized_hlo(plain, *args)
     assert ours == with_options
-    assert ours != default  # the option reaches XLA: it reorders the program
+    assert ours != default  # the options reach XLA: they reorder the program
 
 
+def _largest_at(nbytes, dtype=jnp.float64):
+    """A program whose largest array, an intermediate inside a while loop, takes ``nbytes``."""
+    def body(c):
+        return c[0] + 1, c[1] + jnp.sum(jnp.ones(nbytes // jnp.dtype(dtype).itemsize, dtype))
+
+    return jax.make_jaxpr(lambda x: jax.lax.while_loop(lambda c: c[0] < 1, body, (0, x))[1])(jnp.zeros((), dtype))
+
+
+def test_small_program_bound_is_16_kib():
+    assert "xla_cpu_use_fusion_emitters" not in ml_opt.solver_compiler_options()
+    at_bound = ml_opt.solver_compiler_options(_largest_at(16 * 1024))
+    assert at_bound == {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
+                        "xla_cpu_use_fusion_emitters": False}
+    assert ml_opt.solver_compiler_options(_largest_at(16 * 1024 + 8)) == ml_opt.solver_compiler_options()
+
+
+def test_largest_array_bytes_looks_into_constants_and_nested_programs():
+    table = np.ones((3, 1000), np.float32)  # a closed-over constant: 12,000 bytes
+
+    def f(x):
+        def body(c):
+            i, v = c
+            outer = jnp.outer(v, v)  # 60 x 60 float64 inside the loop body: 28,800 bytes
+            return i + 1, v + jax.lax.cond(i > 0, lambda: outer.sum(0), lambda: jnp.zeros(60))
+        return jnp.sum(table) + jax.lax.while_loop(lambda c: c[0] < 3, body, (0, x))[1]
+
+    x = jnp.zeros(60, jnp.float64)
+    assert compilation.largest_array_bytes(jax.make_jaxpr(f)(x)) == 60 * 60 * 8
+    assert compilation.largest_array_bytes(jax.make_jaxpr(lambda x: jnp.sum(table) + x)(x)) == 3 * 1000 * 4
+    # the same program inside a jit and a scan: the sizes are found through both
+    nested = jax.make_jaxpr(lambda x: jax.lax.scan(lambda c, _: (jax.jit(f)(c), None), x, None, length=2)[0])(x)
+    assert compilation.largest_array_bytes(nested) == 60 * 60 * 8
+
+
+@pytest.mark.parametrize("x0", [X0[:2], X0], ids=["n=2", "n=100"])
 @pytest.mark.parametrize("make", [ml_opt.lbfgs, ml_opt.bfgs, ml_opt.nonlinear_cg, ml_opt.trust_region_newton])
-def test_same_iterates_as_the_default_compilation(make):
-    """Bit for bit: the scheduler orders the same kernels; it does not change the arithmetic."""
+def test_same_iterates_as_the_default_compilation(make, x0):
+    """Bit for bit: the scheduler orders the same kernels, and the elemental IR emitters (every
+    program at n = 2, lbfgs and nonlinear_cg at n = 100) compute the same arithmetic."""
     opt = make()
-    ours = ml_opt.minimize(extended_rosenbrock, X0, opt, gtol=1e-8)
-    default = jax.jit(lambda x: ml_opt.minimize(extended_rosenbrock, x, opt, gtol=1e-8))(X0)
+    ours = ml_opt.minimize(extended_rosenbrock, x0, opt, gtol=1e-8)
+    default = jax.jit(lambda x: ml_opt.minimize(extended_rosenbrock, x, opt, gtol=1e-8))(x0)
     np.testing.assert_array_equal(ours.params, default.params)
     assert int(ours.num_fun_evals) == int(default.num_fun_evals)
     assert int(ours.num_steps) == int(default.num_steps)
@@ -98,11 +146,14 @@ def test_not_traced_is_false_where_jax_lacks_the_trace_state(monkeypatch):
 
 @pytest.fixture
 def fresh_probe(monkeypatch):
-    """Let a test change the probed option; the cached answer is dropped before and after."""
-    compilation._schedule_option_known.cache_clear()
+    """Let a test change the probed options; the cached answers (and the options minimize chose for
+    its programs) are dropped before and after."""
+    compilation._option_known.cache_clear()
+    minimize_module._PROGRAM_OPTIONS.clear()
     yield monkeypatch
     monkeypatch.undo()
-    compilation._schedule_option_known.cache_clear()
+    compilation._option_known.cache_clear()
+    minimize_module._PROGRAM_OPTIONS.clear()
 
 
 def test_a_jaxlib_without_the_option_gets_no_options(fresh_probe):
@@ -113,6 +164,14 @@ def test_a_jaxlib_without_the_option_gets_no_options(fresh_probe):
 def test_an_unknown_value_of_the_option_gets_no_options(fresh_probe):
     fresh_probe.setattr(compilation, "_MEMORY_OPTIMIZED_SCHEDULE", {"xla_cpu_scheduler_type": "NO_SUCH_SCHEDULER"})
     assert ml_opt.solver_compiler_options() == {}
+
+
+def test_a_jaxlib_without_the_emitters_option_gets_the_schedule_alone(fresh_probe):
+    fresh_probe.setattr(compilation, "_ELEMENTAL_IR_EMITTERS", {"xla_cpu_no_such_option": False})
+    schedule = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
+    assert ml_opt.solver_compiler_options(_largest_at(8)) == schedule
+    result = ml_opt.minimize(extended_rosenbrock, X0[:2], ml_opt.lbfgs())
+    assert bool(result.converged)
 
 
 def test_a_jax_whose_jit_takes_no_compiler_options_gets_none(fresh_probe):
