@@ -252,7 +252,7 @@ def _program(fun, optimizer, x0, args, max_steps, gtol) -> Callable[..., Result]
     if known is None:
         known = tuple(solver_compiler_options().items())
         jitted = _compiled_minimize(known)
-        if known and hasattr(jitted, "trace"):  # (jax.jit's .trace: JAX 0.4.36 and later)
+        if known and hasattr(jitted, "trace"):  # (an older jax.jit without .trace: the schedule alone)
             traced = jitted.trace(fun, optimizer, x0, args, max_steps, gtol)
             known = tuple(solver_compiler_options(traced.jaxpr).items())
         if len(_PROGRAM_OPTIONS) >= _PROGRAM_OPTIONS_MAX:
