@@ -41,7 +41,7 @@ inline scripts; 2-core AMD EPYC, jax 0.10.2), with the same iterates bit for bit
 
 - ``lbfgs`` compiled in 0.50-0.59x the time at n = 2 and 0.67-0.75x at n = 100 (its history, 10 x
   100 numbers, is the largest array), and solved in 0.94-1.02x the time up to n = 200;
-- ``nonlinear_cg`` compiled in 0.52-0.67x at n = 2, 100 and 1000, and solved in 0.97-1.04x;
+- ``nonlinear_cg`` compiled in 0.52-0.79x at n = 2, 100 and 1000, and solved in 0.97-1.04x;
 - ``bfgs``, ``newton``, ``trust_region_newton`` and ``newton_cg`` at n = 2 and 10 compiled in
   0.39-0.78x and solved in 0.97-1.07x (``trust_region_newton`` at n = 30 0.87x, ``newton_cg`` at
   n = 100 0.86x).
