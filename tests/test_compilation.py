@@ -208,6 +208,16 @@ def test_ab_benchmark_reports_the_same_iterate(capsys):
     assert len(row) == 1 and row[0].endswith("| yes |"), row
 
 
+def test_ab_benchmark_compares_the_emitters_at_any_size(capsys):
+    """``--emitters``: B adds the elemental IR emitters to the schedule even where minimize would
+    not (lbfgs at n = 300, whose history takes 24,000 bytes), and the iterates stay the same."""
+    from benchmarks.compiler_options_ab import main
+
+    main(["--solvers", "lbfgs", "--sizes", "300", "--rounds", "1", "--emitters"])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| lbfgs | 300 |")]
+    assert len(row) == 1 and "use_fusion_emitters=False" in row[0] and row[0].endswith("| yes |"), row
+
+
 def test_ab_benchmark_names_a_bad_solver(capsys):
     from benchmarks.compiler_options_ab import main
 
