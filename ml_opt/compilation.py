@@ -14,7 +14,7 @@ extended Rosenbrock at n = 1000 in 1.0 ms instead of 1.3-1.9 ms (issue 3's notes
 XLA's *memory-optimised* scheduler orders the thunks so that buffers are reused. For an ``lbfgs``
 step at n = 1000 (a ``jax.profiler`` trace), it cut the hand-offs to the pool from 3.3 per step to
 1.1. In one process, alternating with the default schedule (``python -m
-benchmarks.compiler_options_ab``; 2-core AMD EPYC, jax 0.10.2):
+benchmarks.compiler_options_ab``, before the emitters below; 2-core AMD EPYC, jax 0.10.2):
 
 - ``lbfgs`` on extended Rosenbrock solved in 0.75-0.97x the time at n = 100 (0.87 or less in 8 of 9
   runs) and 0.82-0.99x at n = 1000 (9 runs);
