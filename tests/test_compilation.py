@@ -43,11 +43,6 @@ def test_each_call_returns_a_new_dict():
     assert ml_opt.solver_compiler_options()
 
 
-def _options_of(jitted, *args) -> dict:
-    traced = jitted.trace(*args)
-    return ml_opt.solver_compiler_options(traced.jaxpr)
-
-
 @pytest.mark.parametrize("x0, small", [(X0, True), (jnp.tile(X0, 3), False)])
 def test_minimize_compiles_with_the_options_of_its_program(x0, small):
     """The program minimize runs is the one compiled with the options of its jaxpr: at n = 100 the
@@ -56,7 +51,7 @@ def test_minimize_compiles_with_the_options_of_its_program(x0, small):
     args = (extended_rosenbrock, ml_opt.lbfgs(), x0, (), np.int32(1000), 1e-6)
     statics = ("fun", "optimizer")
     plain = jax.jit(minimize_module._minimize, static_argnames=statics)
-    options = _options_of(plain, *args)
+    options = ml_opt.solver_compiler_options(plain.trace(*args).jaxpr)
     assert ("xla_cpu_use_fusion_emitters" in options) == small
     ours = _optimized_hlo(minimize_module._program(*args), *args)
     with_options = _optimized_hlo(jax.jit(minimize_module._minimize, static_argnames=statics,
