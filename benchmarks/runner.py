@@ -21,7 +21,7 @@ How a (problem, optimizer) pair is run
      of its own state the objective at the current iterate (the ``value`` that ``minimize`` hands
      every update), the solver's evaluation counters, and for 2-D problems the iterate. Recording is
      a runtime flag of the compiled program: when it is off the buffer index points past the end and
-     the writes are dropped (``.at[i].set(..., mode="drop")``), so both runs share one compilation,
+     the writes leave the buffers as they are (:func:`_write_row`), so both runs share one compilation,
      one ``lax.while_loop`` and one stopping rule: the trajectory is the timed run's own, recorded
      with no host callback and no ``jax.debug``.
 
@@ -204,6 +204,20 @@ class RecordingState(NamedTuple):
     iterates: jax.Array
 
 
+def _write_row(buffer: jax.Array, i: jax.Array, value: Any) -> jax.Array:
+    """``buffer`` with row ``i`` set to ``value``, or unchanged where ``i`` is past its end.
+
+    A ``dynamic_update_slice`` of the row (the old row again when ``i`` is past the end), not a
+    scatter: XLA:CPU compiles a loop with no scatter in it as one function
+    (:mod:`ml_opt.small_call`), so the recorded run keeps the compiled code of the plain one.
+    """
+    last = buffer.shape[0] - 1
+    j = jnp.minimum(i, last)
+    old = jax.lax.dynamic_index_in_dim(buffer, j, keepdims=False)
+    row = jnp.where(i <= last, jnp.asarray(value, buffer.dtype), old)
+    return jax.lax.dynamic_update_index_in_dim(buffer, row, j, 0)
+
+
 def recording(inner: optax.GradientTransformation, length: int, record_params: bool,
               enabled: jax.Array | bool = True) -> optax.GradientTransformationExtraArgs:
     """Wraps an optimizer so that each ``update`` records the loss at the current iterate.
@@ -218,7 +232,7 @@ def recording(inner: optax.GradientTransformation, length: int, record_params: b
       length: the buffers' length (``max_steps + 1`` records a whole ``minimize`` run).
       record_params: whether to record the iterates too (for contour plots).
       enabled: a boolean, possibly traced: when False nothing is written (the writes target an
-        index past the end and are dropped), so one compiled program serves a timed run and a
+        index past the end and leave the buffers as they are), so one compiled program serves a timed run and a
         recorded one.
     """
     inner = optax.with_extra_args_support(inner)
@@ -238,22 +252,22 @@ def recording(inner: optax.GradientTransformation, length: int, record_params: b
         )
 
     def update(updates, state, params=None, **extra):
-        i = jnp.where(enabled, state.index, length)  # past the end: the write is dropped
+        i = jnp.where(enabled, state.index, length)  # past the end: nothing is written
         losses = state.losses
         if extra.get("value") is not None:
-            losses = losses.at[i].set(jnp.asarray(extra["value"], losses.dtype), mode="drop")
+            losses = _write_row(losses, i, extra["value"])
         fun_n, grad_n, hvp_n = _solver_counts(state.inner)
         iterates = state.iterates
         if record_params and params is not None:
-            iterates = iterates.at[i].set(ravel_pytree(params)[0].astype(iterates.dtype), mode="drop")
+            iterates = _write_row(iterates, i, ravel_pytree(params)[0])
         new_updates, inner_state = inner.update(updates, state.inner, params, **extra)
         return new_updates, RecordingState(
             inner=inner_state,
             index=state.index + 1,
             losses=losses,
-            solver_fun=state.solver_fun.at[i].set(fun_n, mode="drop"),
-            solver_grad=state.solver_grad.at[i].set(grad_n, mode="drop"),
-            solver_hvp=state.solver_hvp.at[i].set(hvp_n, mode="drop"),
+            solver_fun=_write_row(state.solver_fun, i, fun_n),
+            solver_grad=_write_row(state.solver_grad, i, grad_n),
+            solver_hvp=_write_row(state.solver_hvp, i, hvp_n),
             iterates=iterates,
         )
 
@@ -726,12 +740,12 @@ def optax_lbfgs_minimize(fun: Callable, x0: PyTree, *, max_steps: int, gtol: flo
 
     def body(c: _LbfgsCarry) -> _LbfgsCarry:
         value, grad = value_and_grad(c.params, state=c.state)
-        i = jnp.where(record, c.num_steps, length)  # past the end when not recording: dropped
-        losses = c.losses.at[i].set(value, mode="drop")
-        counts = c.counts.at[i].set(c.evals, mode="drop")
+        i = jnp.where(record, c.num_steps, length)  # past the end when not recording: nothing is written
+        losses = _write_row(c.losses, i, value)
+        counts = _write_row(c.counts, i, c.evals)
         iterates = c.iterates
         if record_params:
-            iterates = iterates.at[i].set(ravel_pytree(c.params)[0].astype(dtype), mode="drop")
+            iterates = _write_row(iterates, i, ravel_pytree(c.params)[0])
         updates, state = opt.update(grad, c.state, c.params, value=value, grad=grad, value_fn=fun)
         params = optax.apply_updates(c.params, updates)
         new_value, new_grad = otu.tree_get(state, "value"), otu.tree_get(state, "grad")

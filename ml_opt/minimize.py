@@ -36,6 +36,7 @@ from optax import tree_utils as otu
 
 from ml_opt._base import check_integer, check_params, check_scalar
 from ml_opt.compilation import not_traced, solver_compiler_options
+from ml_opt.small_call import small_call
 
 PyTree = Any
 
@@ -138,6 +139,12 @@ class _Carry(NamedTuple):
 
 
 def _minimize(fun, optimizer, x0, args, max_steps, gtol) -> Result:
+    # The whole solve in one call, which XLA:CPU compiles into one function where it can
+    # (ml_opt.small_call); the arrays fun closes over are then constants of that call's own code.
+    return small_call(functools.partial(_solve, fun, optimizer), x0, args, max_steps, gtol)
+
+
+def _solve(fun, optimizer, x0, args, max_steps, gtol) -> Result:
     def value_fn(params):
         return fun(params, *args)
 
@@ -237,9 +244,10 @@ _PROGRAM_OPTIONS_MAX = 4096
 
 def _program(fun, optimizer, x0, args, max_steps, gtol) -> Callable[..., Result]:
     """The jitted ``_minimize`` that compiles this call's program with
-    :func:`ml_opt.compilation.solver_compiler_options` of its jaxpr (outside any transformation).
+    :func:`ml_opt.compilation.solver_compiler_options` of its jaxpr and lowering (outside any
+    transformation).
 
-    The jaxpr is traced once per program, here, and ``jax.jit`` reuses that trace when it compiles.
+    The program is traced and lowered once, here, and ``jax.jit`` reuses them when it compiles.
     """
     if not not_traced():
         return _compiled_minimize(())
@@ -254,7 +262,7 @@ def _program(fun, optimizer, x0, args, max_steps, gtol) -> Callable[..., Result]
         jitted = _compiled_minimize(known)
         if known and hasattr(jitted, "trace"):  # (an older jax.jit without .trace: the schedule alone)
             traced = jitted.trace(fun, optimizer, x0, args, max_steps, gtol)
-            known = tuple(solver_compiler_options(traced.jaxpr).items())
+            known = tuple(solver_compiler_options(traced.jaxpr, traced.lower()).items())
         if len(_PROGRAM_OPTIONS) >= _PROGRAM_OPTIONS_MAX:
             _PROGRAM_OPTIONS.clear()
         _PROGRAM_OPTIONS[key] = known
@@ -296,8 +304,8 @@ def minimize(
     its jaxpr (on the CPU, faster quasi-Newton steps, and faster compiles of small programs); under
     ``jax.jit`` or ``jax.vmap`` it is part of the enclosing program and compiled with that program's
     options. To measure compile time apart from run time, time ``traced = jax.jit(lambda x:
-    minimize(fun, x, opt)).trace(x0)`` and
-    ``traced.lower().compile(ml_opt.solver_compiler_options(traced.jaxpr))``.
+    minimize(fun, x, opt)).trace(x0)``, ``lowered = traced.lower()`` and
+    ``lowered.compile(ml_opt.solver_compiler_options(traced.jaxpr, lowered))``.
 
     Example:
       >>> import jax.numpy as jnp, ml_opt
