@@ -7,13 +7,14 @@
 For each solver and size, on extended Rosenbrock (MGH 21; 2-D Rosenbrock at n = 2) from the standard
 start, the same ``jax.jit(lambda x: minimize(...))`` program is compiled twice, and both compilations
 are timed. By default: with XLA's default options (A), and with the options ``minimize`` compiles
-that program with (B: ``ml_opt.solver_compiler_options`` of its jaxpr). With ``--emitters``: with
+that program with (B: ``ml_opt.solver_compiler_options`` of its jaxpr and lowering). With ``--emitters``: with
 the memory-optimised schedule alone (A), and with the schedule and XLA:CPU's elemental IR emitters
 (B), whatever the program's size (``minimize`` selects them for programs whose arrays all take at most
 16 KiB; see ``ml_opt.compilation``). Then, in each round, each program solves twice in turn, and the
 second, warm, solve is timed. A ratio is the median of the per-round ratios (B / A). A slow spell of a
 shared machine then falls on both. The last column says whether the two programs reach the same
-iterate bit for bit. They should: the options order and emit the same kernels' arithmetic.
+iterate bit for bit. They should, but for a program with a small call (``ml_opt.small_call``: by
+default, B compiles it at LLVM's optimisation level 1), whose code then rounds differently.
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ from benchmarks.second_order_timing import GTOL, make_rosenbrock, max_steps_for,
 SOLVERS = ("lbfgs", "bfgs", "nonlinear_cg", "newton", "newton_cg", "saddle_free_newton", "trust_region_newton")
 
 
-def option_sets(traced, emitters):
+def option_sets(traced, lowered, emitters):
     """``{"A": options, "B": options}`` for the program ``traced`` (see the module docstring)."""
     if emitters:
         schedule = ml_opt.solver_compiler_options()
         return {"A": schedule, "B": {**schedule, **compilation._ELEMENTAL_IR_EMITTERS}}
-    return {"A": {}, "B": ml_opt.solver_compiler_options(traced.jaxpr)}
+    return {"A": {}, "B": ml_opt.solver_compiler_options(traced.jaxpr, lowered)}
 
 
 def compiled_pair(make_opt, n, emitters=False):
@@ -51,7 +52,7 @@ def compiled_pair(make_opt, n, emitters=False):
     fun, opt, x0 = make_rosenbrock(), make_opt(), standard_start(n)
     traced = jax.jit(lambda x: ml_opt.minimize(fun, x, opt, gtol=GTOL, max_steps=max_steps_for(n))).trace(x0)
     lowered = traced.lower()
-    programs, seconds, options = {}, {}, option_sets(traced, emitters)
+    programs, seconds, options = {}, {}, option_sets(traced, lowered, emitters)
     for label, chosen in options.items():
         start = time.perf_counter()
         programs[label] = lowered.compile(chosen)

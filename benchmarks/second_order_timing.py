@@ -10,8 +10,8 @@ What is measured (float64, ``||grad||_inf <= gtol``, same ``gtol`` for everyone)
 
   - ``ml_opt.minimize`` with ``bfgs()``, ``lbfgs()``, ``nonlinear_cg()``: *first call* (trace and
     compile included: a fresh objective function, so nothing is cached), *compile* alone (ahead of
-    time: ``traced = jax.jit(...).trace(x0)``, then
-    ``traced.lower().compile(ml_opt.solver_compiler_options(traced.jaxpr))``, as ``minimize``
+    time: ``traced = jax.jit(...).trace(x0)``, ``lowered = traced.lower()``, then
+    ``lowered.compile(ml_opt.solver_compiler_options(traced.jaxpr, lowered))``, as ``minimize``
     compiles, on another fresh objective, in rounds alternating
     with optax.lbfgs's; the ratio is the median of the per-round ratios) and *steady state*
     (``ml_opt.minimize`` called as a user calls it, ``block_until_ready``);
@@ -122,12 +122,13 @@ def ml_opt_solver(make_opt, n):
 
 def compile_ml_opt(make_opt, n):
     """Trace + XLA compile alone, ahead of time, on a fresh objective, with the compiler options
-    that ``ml_opt.minimize`` compiles with (those of the program's jaxpr)."""
+    that ``ml_opt.minimize`` compiles with (those of the program's jaxpr and lowering)."""
     fun, opt = make_rosenbrock(), make_opt()
     t = time.perf_counter()
     traced = jax.jit(lambda x: ml_opt.minimize(fun, x, opt, gtol=GTOL, max_steps=max_steps_for(n))).trace(
         standard_start(n))
-    traced.lower().compile(ml_opt.solver_compiler_options(traced.jaxpr))
+    lowered = traced.lower()
+    lowered.compile(ml_opt.solver_compiler_options(traced.jaxpr, lowered))
     return time.perf_counter() - t
 
 
