@@ -179,7 +179,7 @@ def solver_compiler_options(jaxpr: Any = None, lowered: Any = None) -> dict[str,
         which compile such a program faster.
       lowered: the program lowered (``traced.lower()``), or ``None``. Given, and where it has a
         small call (:func:`ml_opt.small_call.has_small_call`), the options also set LLVM's
-        optimisation level to 2, which compiles that call in 0.6-0.7x the time.
+        optimisation level to 2, which compiles that call in 0.55-0.70x the time.
 
     Returns:
       A new dict: XLA's memory-optimised schedule, for a small program the emitters, and for a
