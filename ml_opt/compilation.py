@@ -62,8 +62,9 @@ that has one, :func:`solver_compiler_options` therefore sets level 2. Compiled a
 level 2 in turn, on extended Rosenbrock (inline scripts, 3 rounds; 2-core AMD EPYC, jax 0.10.2):
 ``lbfgs`` compiled in 0.60-0.72 s instead of 1.06-1.09 s at n = 100 and 0.59 s instead of 0.87 s at
 n = 1000, ``nonlinear_cg`` in 0.53-0.63 s instead of 0.89-0.90 s at n = 100 and 0.47 s instead of
-0.79 s at n = 1000, ``bfgs`` in 0.54 s instead of 0.77 s at n = 100, and the solves took 0.76-1.0x
-the time (``nonlinear_cg`` at n = 100 once 1.26x). Level 1 compiled a little faster still, but
+0.79 s at n = 1000, ``bfgs`` in 0.54 s instead of 0.77 s at n = 100, and the solves took 0.68-1.0x
+the time (``nonlinear_cg`` at n = 100 once 1.26x; ``bfgs`` at n = 100 1.29x, on another path with
+218 evaluations instead of 225). Level 1 compiled a little faster still, but
 rounded differently enough that ``nonlinear_cg`` no longer solved Gulf research and development
 and Osborne 1 of the Moré-Garbow-Hillstrom set at the issue's tolerance (level 2 and 3: Osborne 1,
 and ``bfgs`` Penalty II; see the README's known limitations).

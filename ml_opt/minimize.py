@@ -15,6 +15,10 @@ non-finite objective or gradient (the last finite iterate is returned, or ``x0``
 gradient is not finite there, and the status says so), or
 a solver that reports ``stalled`` (see :mod:`ml_opt._base` for the state fields read here).
 
+The whole solve runs as one *small call* (:mod:`ml_opt.small_call`), which XLA:CPU compiles into a
+single function where the code allows, in every context (called alone, or inside your own
+``jax.jit`` or ``jax.vmap``).
+
 Evaluation counts are exact for solvers that keep counters (every ``ml_opt`` rule): the driver
 counts its own evaluations and adds the counters the solver keeps in its state. An optax optimizer
 that evaluates the objective itself keeps no such counters (``optax.lbfgs``'s line search): only the
@@ -231,8 +235,10 @@ def _solve(fun, optimizer, x0, args, max_steps, gtol) -> Result:
 def _compiled_minimize(options: tuple) -> Callable[..., Result]:
     """``_minimize`` under ``jax.jit``, compiled with the compiler options ``options`` (a tuple of
     ``(name, value)`` pairs; empty inside another transformation, where ``jax.jit`` refuses them)."""
-    # Passed only when there are some: jax.jit takes no compiler_options before jax 0.4.36.
-    extra = {"compiler_options": dict(options)} if options else {}
+    # Passed only when there are some: jax.jit takes no compiler_options before jax 0.4.36. Without
+    # them (inside another transformation) the program is inlined into the enclosing one, where the
+    # solve's small call can take the enclosing program's arguments (ml_opt.small_call).
+    extra = {"compiler_options": dict(options)} if options else {"inline": True}
     return jax.jit(_minimize, static_argnames=("fun", "optimizer"), **extra)
 
 

@@ -148,11 +148,18 @@ def _fits(func: Any, functions: dict[str, Any], seen: set[str]) -> bool:
 
 
 def _folds_to_constant(value: Any) -> bool:
-    """Whether XLA's constant folding makes ``value`` a constant array of more than one element: a
-    constant, or an operation other than a broadcast or an iota on such constants."""
-    op = value.owner
-    if getattr(op, "name", None) is None or (_elements(value.type) or 0) <= 1:  # a block argument, a scalar
+    """Whether XLA's constant folding may make ``value`` a constant array of more than one element: a
+    constant, an operation other than a broadcast or an iota on such values, or an argument of a
+    function other than the program's entry (``main``), which XLA inlines into a caller that may pass
+    a constant."""
+    if (_elements(value.type) or 0) <= 1:  # a scalar
         return False
+    op = value.owner
+    if isinstance(op, ir.Block):  # an argument of a function, or of a loop body
+        parent = op.owner.operation
+        if parent.name != "func.func":
+            return False
+        return ir.StringAttr(parent.attributes["sym_name"]).value != "main"
     if op.name == "stablehlo.constant":
         return True
     if op.name in ("stablehlo.broadcast_in_dim", "stablehlo.iota"):
@@ -160,10 +167,11 @@ def _folds_to_constant(value: Any) -> bool:
     return bool(op.operands) and all(_folds_to_constant(v) for v in op.operands)
 
 
-def _mark_lowering_cpu(ctx: Any, *values: Any) -> list[Any]:
-    """Marks the ``func.call`` that made ``values`` as a small call, where its code fits."""
+def _mark_lowering(ctx: Any, *values: Any) -> list[Any]:
+    """Marks the ``func.call`` that made ``values`` as a small call, where its code fits, in a program
+    lowered for the CPU alone (one lowered for several platforms at once keeps one call for all)."""
     calls = [v.owner for v in values if getattr(v.owner, "name", None) == "func.call"]
-    if _stablehlo is None or not calls:
+    if _stablehlo is None or not calls or tuple(ctx.module_context.platforms) != ("cpu",):
         return list(values)
     functions = {ir.StringAttr(op.attributes["sym_name"]).value: op
                  for op in ctx.module_context.module.body.operations if "sym_name" in op.attributes}
@@ -182,14 +190,15 @@ def _mark_lowering_cpu(ctx: Any, *values: Any) -> list[Any]:
 
 
 # The identity on the outputs of a jitted call; lowered for the CPU, it marks that call (above).
+# (One rule for every platform, which looks at the platform itself: JAX's rules by platform would
+# make a program lowered for several a switch between them.)
 _mark_p = Primitive("ml_opt_small_call")
 _mark_p.multiple_results = True
-_mark_p.def_impl(lambda *values: values)
-_mark_p.def_abstract_eval(lambda *avals: avals)
+_mark_p.def_impl(lambda *values: list(values))
+_mark_p.def_abstract_eval(lambda *avals: list(avals))
 batching.primitive_batchers[_mark_p] = lambda values, dims: (_mark_p.bind(*values), dims)
 ad.primitive_jvps[_mark_p] = lambda primals, tangents: (_mark_p.bind(*primals), list(tangents))
-mlir.register_lowering(_mark_p, lambda ctx, *values: list(values), cacheable=False)
-mlir.register_lowering(_mark_p, _mark_lowering_cpu, platform="cpu", cacheable=False)
+mlir.register_lowering(_mark_p, _mark_lowering, cacheable=False)
 
 
 def has_small_call(lowered: Any) -> bool:

@@ -117,13 +117,16 @@ def test_same_iterates_as_the_default_compilation(make, x0):
 
 def test_minimize_runs_inside_jit_and_vmap_where_jit_refuses_compiler_options():
     """Inside another transformation minimize compiles as part of it (a nested jax.jit with
-    compiler_options raises ValueError), with the same result as a single solve at top level."""
+    compiler_options raises ValueError), with the result of a single solve at top level: the same
+    steps, and the same iterate but for the last bits, which LLVM's optimisation level (2 at top
+    level for a program with a small call, the default 3 inside) rounds differently."""
     opt = ml_opt.lbfgs()
     alone = ml_opt.minimize(extended_rosenbrock, X0, opt)
     jitted = jax.jit(lambda x: ml_opt.minimize(extended_rosenbrock, x, opt))(X0)
     batched = jax.vmap(lambda x: ml_opt.minimize(extended_rosenbrock, x, opt))(jnp.stack([X0, X0]))
-    np.testing.assert_array_equal(jitted.params, alone.params)
-    np.testing.assert_array_equal(batched.params, jnp.stack([alone.params, alone.params]))
+    for result in (jitted, jax.tree.map(lambda v: v[0], batched), jax.tree.map(lambda v: v[1], batched)):
+        assert int(result.num_steps) == int(alone.num_steps) and int(result.num_fun_evals) == int(alone.num_fun_evals)
+        np.testing.assert_allclose(result.params, alone.params, rtol=1e-12, atol=0)
 
 
 def test_not_traced_at_top_level_only():
@@ -178,8 +181,8 @@ def test_a_jaxlib_without_the_emitters_option_gets_the_schedule_alone(fresh_prob
 def test_a_jax_whose_jit_takes_no_compiler_options_gets_none(fresh_probe):
     real_jit = jax.jit
 
-    def jit_before_0_4_36(fun, *, static_argnames=None):  # jax 0.4.35's jit has no compiler_options
-        return real_jit(fun, static_argnames=static_argnames)
+    def jit_before_0_4_36(fun, *, static_argnames=None, inline=False):  # jax 0.4.35's: no compiler_options
+        return real_jit(fun, static_argnames=static_argnames, inline=inline)
 
     fresh_probe.setattr(compilation.jax, "jit", jit_before_0_4_36)
     assert ml_opt.solver_compiler_options() == {}

@@ -63,6 +63,7 @@ def test_elementwise_loops_and_inner_products_are_marked():
 
 def test_not_marked_for_other_platforms():
     assert not _marked(_loop(_axpy), jnp.ones(100), platforms=["cuda"])
+    assert not _marked(_loop(_axpy), jnp.ones(100), platforms=["cpu", "cuda"])
     assert _marked(_loop(_axpy), jnp.ones(100), platforms=["cpu"])
 
 
@@ -159,3 +160,18 @@ def test_minimize_with_data_closed_over_is_marked_and_solves_least_squares():
 def test_has_small_call():
     assert sc.has_small_call(jax.jit(lambda x: sc.small_call(_loop(_axpy), x)).lower(jnp.ones(10)))
     assert not sc.has_small_call(jax.jit(_loop(_axpy)).lower(jnp.ones(10)))
+
+
+def test_arguments_of_an_inner_function_count_as_possible_constants():
+    """A call inside an inner jax.jit whose arguments are the outer program's constants: XLA inlines
+    the inner function and the call would take a constant array; it is left unmarked (and runs)."""
+    data = jnp.asarray(np.random.default_rng(0).normal(size=(455, 30)))
+
+    def outer(x):
+        inner = jax.jit(lambda x, a: ml_opt.minimize(lambda w: jnp.sum((a @ w) ** 2) + jnp.sum(w ** 2), x,
+                                                     ml_opt.lbfgs()))
+        return inner(x, data)
+
+    assert not sc.has_small_call(jax.jit(outer).lower(jnp.ones(30)))
+    res = jax.jit(outer)(jnp.ones(30))
+    assert bool(res.converged) and float(res.value) < 1e-10  # the minimum, 0 at w = 0
