@@ -111,11 +111,16 @@ def _nbytes(type_: Any) -> int:
     return elements * max(_bits(type_.element_type), 8) // 8
 
 
+def _below_reduction_limit(values: Any) -> bool:
+    """Whether every one of ``values`` has fewer than ``REDUCTION_LIMIT`` elements (and a static shape)."""
+    return all((_elements(v.type) or REDUCTION_LIMIT) < REDUCTION_LIMIT for v in values)
+
+
 def _fits_op(op: Any) -> bool:
     """Whether one operation (not the ops nested in it) may go into a small call."""
     name = op.name
     if name == "stablehlo.reduce":  # of an array of fewer than REDUCTION_LIMIT elements
-        return all((_elements(v.type) or REDUCTION_LIMIT) < REDUCTION_LIMIT for v in op.operands)
+        return _below_reduction_limit(op.operands)
     if name == "stablehlo.dot_general":  # a matrix-vector or inner product (batched: as a reduction)
         dims = _stablehlo.DotDimensionNumbers(op.attributes["dot_dimension_numbers"])
         lhs, rhs = (v.type.shape for v in op.operands[:2])
@@ -124,7 +129,7 @@ def _fits_op(op: Any) -> bool:
         if min(lhs_free, rhs_free) > 0:
             return False
         if len(dims.lhs_batching_dimensions):
-            return all((_elements(v.type) or REDUCTION_LIMIT) < REDUCTION_LIMIT for v in op.operands[:2])
+            return _below_reduction_limit(op.operands[:2])
         return math.prod(lhs[d] for d in dims.lhs_contracting_dimensions) < REDUCTION_LIMIT
     return name in _ALLOWED
 
